@@ -1,0 +1,350 @@
+"""The "Analyse & measure" dock: microstructure numbers, PSD plot, defect points and rulers.
+
+Thin by design: it reads its fields on the main thread, runs
+:func:`~napari_cathode.core.analysis.summary.analyze_labels` in a ``thread_worker`` and renders
+the result (PSD plot, summary table, particle and crack instance layers). All array work and all
+file writing is in :mod:`napari_cathode.core.analysis`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import napari
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, PushButton, SpinBox
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_cathode.core.analysis.class_mapping import class_mask, parse_class_map
+from napari_cathode.core.analysis.measurements import points_to_table, rulers_to_table, write_csv
+from napari_cathode.core.analysis.plots import draw_size_distribution
+from napari_cathode.core.analysis.report import write_analysis
+from napari_cathode.core.analysis.summary import (
+    AnalysisConfig,
+    AnalysisResult,
+    analyze_labels,
+    particle_analysis,
+    with_particles,
+)
+from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
+from napari_cathode.core.errors import CathodeError
+
+DEFECTS, RULERS = "defects", "rulers"
+AXES = {"z": 0, "y": 1, "x": 2}
+
+
+def layer_classes(layer) -> tuple[SegmentationClass, ...]:
+    """The classes stored in a labels layer's metadata, else the default cathode classes."""
+    stored = layer.metadata.get("classes") if layer is not None else None
+    if not stored:
+        return DEFAULT_CLASSES
+    return tuple(SegmentationClass.from_json(c) for c in stored)
+
+
+def layer_unit(layer) -> str | None:
+    """The layer's length unit as short text (``"nm"``), ``None`` for pixels."""
+    units = getattr(layer, "units", None)
+    if not units:
+        return None
+    text = f"{units[-1]:~}"
+    return None if text in ("px", "pixel", "") else text
+
+
+def summary_rows(result: AnalysisResult) -> list[tuple[str, str]]:
+    """(quantity, value) rows of the dock's table."""
+    summary = result.to_summary()
+    unit = summary["length_unit"]
+    rows = [(f"volume fraction: {k}", f"{v:.4f}") for k, v in summary["volume_fraction"].items()]
+    particles = summary["particles"]
+    rows.append(("particles", str(particles["count"])))
+    rows.append(("particles cut by the border", str(particles["touching_border"])))
+    for key in ("d10", "d50", "d90", "dv50"):
+        value = particles[key]
+        rows.append((f"{key} ({unit})", "—" if value is None else f"{value:.4g}"))
+    cracked = particles["cracked_fraction"]
+    rows.append(("cracked particles", "—" if cracked is None else f"{cracked:.1%}"))
+    connectivity = summary["pore_connectivity"]
+    rows.append(("pore connectivity", "—" if connectivity is None else f"{connectivity:.4f}"))
+    for key, value in summary["surface_area_per_volume"].items():
+        if " / " in key:
+            rows.append((f"interface {key} ({unit}⁻¹)", f"{value:.4g}"))
+    return rows
+
+
+class AnalysisDock(QWidget):
+    """Dock widget: analyse a labels layer, show the PSD, measure defects and lengths."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.result: AnalysisResult | None = None
+        self._source = None  # the labels layer analysed last, and its class map
+        self._class_map = None
+        self._worker = None
+
+        self.labels = ComboBox(label="labels", choices=self._labels_choices)
+        self.class_map = LineEdit(label="class map", tooltip="e.g. 0=pore,128=active,255=binder")
+        self.particle_class = ComboBox(label="particle class", choices=self._class_choices)
+        self.h_max = FloatSpinBox(label="h-max (voxels)", value=2.0, min=0.1, max=50, step=0.5)
+        self.min_voxels = SpinBox(label="min particle voxels", value=20, min=0, max=10**9)
+        self.closing = SpinBox(label="crack closing radius", value=0, min=0, max=10)
+        self.axis = ComboBox(label="connectivity axis", choices=list(AXES), value="z")
+        self.run_button = PushButton(text="Analyse")
+        self.remeasure_button = PushButton(text="Re-measure corrected particles")
+        self.points_button = PushButton(text="Add defect points")
+        self.ruler_button = PushButton(text="Add ruler")
+        self.export_button = PushButton(text="Export CSVs…")
+        self.form = Container(
+            widgets=[
+                self.labels,
+                self.class_map,
+                self.particle_class,
+                self.h_max,
+                self.min_voxels,
+                self.closing,
+                self.axis,
+                self.run_button,
+                self.remeasure_button,
+                self.points_button,
+                self.ruler_button,
+                self.export_button,
+            ]
+        )
+        self.status = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy indicator: the watershed reports no steps
+        self.progress.hide()
+        self.figure = Figure(figsize=(4, 3))
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(220)
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["quantity", "value"])
+        layout = QVBoxLayout(self)
+        for widget in (self.form.native, self.progress, self.status, self.canvas, self.table):
+            layout.addWidget(widget)
+
+        self.labels.changed.connect(lambda *_: self.particle_class.reset_choices())
+        self.run_button.changed.connect(self.run)
+        self.remeasure_button.changed.connect(self.remeasure)
+        self.points_button.changed.connect(self.add_defect_points)
+        self.ruler_button.changed.connect(self.add_ruler)
+        self.export_button.changed.connect(self._choose_export_folder)
+        for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
+            event.connect(self.reset_choices)
+        self.reset_choices()
+
+    # ------------------------------------------------------------------ choices
+    def _labels_choices(self, *_):
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if isinstance(layer, napari.layers.Labels) and layer.ndim == 3
+        ]
+
+    def _class_choices(self, *_):
+        return [c.name for c in layer_classes(self.labels.value)]
+
+    def reset_choices(self, *_) -> None:
+        """Refresh the layer and class lists (napari calls this when layers change)."""
+        self.form.reset_choices()
+        names = self._class_choices()
+        active = [n for n in names if n.casefold().startswith("active")]
+        if active:
+            self.particle_class.value = active[0]
+
+    # ------------------------------------------------------------------ analysis
+    def _config(self) -> AnalysisConfig:
+        return AnalysisConfig(
+            particle_class=str(self.particle_class.value or "active"),
+            h_max=float(self.h_max.value),
+            min_particle_voxels=int(self.min_voxels.value),
+            closing_radius=int(self.closing.value),
+            connectivity_axis=AXES[self.axis.value],
+        )
+
+    def run(self, *_) -> None:
+        """Analyse the chosen labels layer in a worker thread."""
+        layer = self.labels.value
+        if layer is None:
+            show_info("add or open a 3D labels layer to analyse")
+            return
+        try:
+            classes = layer_classes(layer)
+            class_map = (
+                parse_class_map(self.class_map.value, classes)
+                if self.class_map.value.strip()
+                else None
+            )
+            config = self._config()
+        except CathodeError as exc:
+            show_error(str(exc))
+            return
+        self._source, self._class_map = layer, class_map
+        worker = thread_worker(analyze_labels)(
+            layer.data,
+            classes=classes,
+            class_map=class_map,
+            voxel_size=tuple(layer.scale),
+            unit=layer_unit(layer),
+            config=config,
+        )
+        self._start(worker, f"analysing {layer.name}…")
+
+    def remeasure(self, *_) -> None:
+        """Measure again from the (hand-corrected) particle instances layer."""
+        name = f"{self._source.name} particles" if self._source is not None else None
+        if self.result is None or name not in self.viewer.layers:
+            show_info("run the analysis first; then correct the particles layer and re-measure")
+            return
+        result, instances = self.result, np.asarray(self.viewer.layers[name].data)
+        labels, class_map = self._source.data, self._class_map
+
+        def measure():
+            solid = class_mask(labels, result.particle_class.id, class_map=class_map)
+            particles = particle_analysis(
+                solid, voxel_size=result.voxel_size, config=result.config, instances=instances
+            )
+            return with_particles(result, particles)
+
+        self._start(thread_worker(measure)(), "re-measuring particles…")
+
+    def _start(self, worker, message: str) -> None:
+        self._worker = worker
+        worker.returned.connect(self._show_result)
+        worker.errored.connect(self._show_failure)
+        worker.finished.connect(self._finished)
+        self.run_button.enabled = self.remeasure_button.enabled = False
+        self.progress.show()
+        self.status.setText(message)
+        worker.start()
+
+    def _finished(self) -> None:
+        self.run_button.enabled = self.remeasure_button.enabled = True
+        self.progress.hide()
+        self._worker = None
+
+    def _show_failure(self, exc: Exception) -> None:
+        self.status.setText("analysis failed")
+        show_error(f"analysis failed: {exc}")
+
+    def _show_result(self, result: AnalysisResult) -> None:
+        self.result = result
+        table = result.psd_particles
+        draw_size_distribution(
+            self.figure, table["equivalent_diameter"], table["volume"], unit=result.unit
+        )
+        self.canvas.draw_idle()
+        rows = summary_rows(result)
+        self.table.setRowCount(len(rows))
+        for i, (key, value) in enumerate(rows):
+            self.table.setItem(i, 0, QTableWidgetItem(key))
+            self.table.setItem(i, 1, QTableWidgetItem(value))
+        self.table.resizeColumnsToContents()
+        self._show_layer("particles", result.particles.instances, result)
+        self._show_layer("cracks", result.particles.cracks, result, visible=False)
+        self.status.setText(f"{result.distribution.count} particles measured")
+
+    def _show_layer(self, what: str, data: np.ndarray, result, *, visible: bool = True) -> None:
+        name = f"{self._source.name} {what}"
+        if name in self.viewer.layers:
+            self.viewer.layers[name].data = data
+            return
+        layer = self.viewer.add_labels(data, name=name, visible=visible, **self._geometry())
+        layer.metadata["napari_cathode_analysis"] = what
+
+    # ------------------------------------------------------------------ measurements
+    def _scale(self):
+        layer = self._source or self.labels.value
+        return tuple(layer.scale) if layer is not None else (1.0, 1.0, 1.0)
+
+    def _geometry(self) -> dict:
+        """scale, translate and units of the analysed layer, for the layers the dock adds."""
+        layer = self._source or self.labels.value
+        if layer is None:
+            return {}
+        return {
+            "scale": tuple(layer.scale),
+            "translate": tuple(layer.translate),
+            "units": tuple(layer.units),
+        }
+
+    def add_defect_points(self, *_):
+        """Add (or select) the 3D Points layer for marking defects."""
+        if DEFECTS not in self.viewer.layers:
+            self.viewer.add_points(
+                ndim=3, name=DEFECTS, size=4, face_color="#ef4444", **self._geometry()
+            )
+        layer = self.viewer.layers[DEFECTS]
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add"
+        return layer
+
+    def add_ruler(self, *_):
+        """Add (or select) the Shapes layer for drawing ruler lines."""
+        if RULERS not in self.viewer.layers:
+            self.viewer.add_shapes(
+                ndim=3, name=RULERS, edge_color="#facc15", edge_width=1, **self._geometry()
+            )
+        layer = self.viewer.layers[RULERS]
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add_line"
+        return layer
+
+    def _voxel_coordinates(self, layer, data: np.ndarray) -> np.ndarray:
+        """Data coordinates of ``layer`` → voxel coordinates of the analysed labels layer."""
+        target = self._source or self.labels.value
+        world = np.asarray(data, float) * np.asarray(layer.scale) + np.asarray(layer.translate)
+        return (world - np.asarray(target.translate)) / np.asarray(target.scale)
+
+    def _choose_export_folder(self, *_) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export analysis and measurements to")
+        if folder:
+            self.export(folder)
+
+    def export(self, folder: str | Path) -> dict[str, Path]:
+        """Write summary.json, particles.csv, psd.png, defects.csv and rulers.csv to ``folder``."""
+        folder = Path(folder)
+        written: dict[str, Path] = {}
+        try:
+            if self.result is not None:
+                written.update(write_analysis(self.result, folder))
+            target = self._source or self.labels.value
+            unit = layer_unit(target) if target is not None else None
+            voxel_size, classes = self._scale(), layer_classes(target)
+            if DEFECTS in self.viewer.layers and target is not None:
+                layer = self.viewer.layers[DEFECTS]
+                table = points_to_table(
+                    self._voxel_coordinates(layer, layer.data),
+                    target.data,
+                    voxel_size=voxel_size,
+                    unit=unit,
+                    classes=classes,
+                    class_map=self._class_map,
+                )
+                written["defects"] = write_csv(table, folder / "defects.csv")
+            if RULERS in self.viewer.layers:
+                layer = self.viewer.layers[RULERS]
+                lines = [
+                    self._voxel_coordinates(layer, shape)
+                    for shape, kind in zip(layer.data, layer.shape_type)
+                    if kind in ("line", "path")
+                ]
+                table = rulers_to_table(lines, voxel_size=voxel_size, unit=unit)
+                written["rulers"] = write_csv(table, folder / "rulers.csv")
+        except CathodeError as exc:
+            show_error(str(exc))
+            return written
+        self.status.setText(f"exported {len(written)} files to {folder}")
+        return written

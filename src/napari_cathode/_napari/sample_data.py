@@ -1,0 +1,46 @@
+"""npe2 sample data: the real NMC nano-CT acquisition A and a synthetic 3D cathode phantom."""
+
+from __future__ import annotations
+
+from napari_cathode._napari.layers import TRUTH, image_layer_tuple, labels_layer_tuple
+from napari_cathode.core.classes import DEFAULT_CLASSES
+
+ACQUISITION_A_NAME = "acquisition A"
+PHANTOM_NAME = "phantom"
+
+
+def _layer_unit(unit: str | None) -> str | None:
+    """napari units: pixels are napari's default, so they are given as no unit."""
+    return None if unit in (None, "", "px", "pixel") else unit
+
+
+def acquisition_a() -> list[tuple]:
+    """Real NMC nano-CT acquisition A (5 slices, SegmentPy, Apache-2.0) with its truth."""
+    from napari_cathode.core.sample_data import (
+        ACQUISITION_A_UNIT,
+        ACQUISITION_A_VOXEL_SIZE,
+        load_acquisition_a,
+    )
+
+    image, truth = load_acquisition_a()
+    unit = _layer_unit(ACQUISITION_A_UNIT)
+    return [
+        image_layer_tuple(image, ACQUISITION_A_NAME, ACQUISITION_A_VOXEL_SIZE, unit),
+        labels_layer_tuple(
+            truth, f"{ACQUISITION_A_NAME} {TRUTH}", DEFAULT_CLASSES, ACQUISITION_A_VOXEL_SIZE, unit
+        ),
+    ]
+
+
+def phantom() -> list[tuple]:
+    """Seeded synthetic 3D cathode phantom (FIB-SEM-like image) with its truth."""
+    from napari_cathode.core.synthetic import make_phantom
+
+    sample = make_phantom()
+    unit = _layer_unit(sample.unit)
+    return [
+        image_layer_tuple(sample.image, PHANTOM_NAME, sample.voxel_size, unit),
+        labels_layer_tuple(
+            sample.truth, f"{PHANTOM_NAME} {TRUTH}", DEFAULT_CLASSES, sample.voxel_size, unit
+        ),
+    ]

@@ -1,0 +1,79 @@
+"""``napari-cathode predict``: write a project's proposal and uncertainty, block by block."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from napari_cathode.core.errors import CathodeError
+
+EXAMPLES = """examples:
+  napari-cathode predict sample.cathode                      # latest round, every slice
+  napari-cathode predict sample.cathode --slices 10-20,42 --tta
+  napari-cathode predict sample.cathode --model nmc-model    # a model from elsewhere
+"""
+
+
+def parse_slices(text: str | None) -> list[int] | None:
+    """``"3,5-8"`` -> ``[3, 5, 6, 7, 8]``; None for all."""
+    if not text:
+        return None
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                lo, hi = part.split("-", 1)
+                out += range(int(lo), int(hi) + 1)
+            else:
+                out.append(int(part))
+    except ValueError as exc:
+        raise CathodeError(f"--slices {text!r} must look like 3,5-8") from exc
+    return out
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="propose labels (and uncertainty) for a project",
+        description="Predict PROJECT with its latest round (or --model) into labels/proposal and "
+        "labels/uncertainty, and update the review queue.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("project", help="project folder (*.cathode)")
+    p.add_argument("--model", help="model folder (default: the project's latest round)")
+    p.add_argument("--slices", help="slices to predict, e.g. 0,4-9 (default: all)")
+    p.add_argument("--tta", action="store_true", help="average over flipped copies (slower)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from napari_cathode.core.project import Project
+    from napari_cathode.jobs.prediction_job import predict_project
+    from napari_cathode.ml.prediction import PredictionOptions
+
+    project = Project.open(args.project)
+    with tqdm(desc="predicting", unit="slice", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = predict_project(
+            project,
+            model=args.model,
+            slices=parse_slices(args.slices),
+            device=args.device,
+            options=PredictionOptions(tta=args.tta),
+            progress=progress,
+        )
+    most = sorted(result.slice_uncertainty.items(), key=lambda item: -item[1])[:5]
+    print(
+        f"predicted {len(result.slices)} slices with {result.model} on {result.device} "
+        f"in {result.seconds:.1f} s; most uncertain: "
+        + ", ".join(f"{z} ({u:.2f})" for z, u in most)
+    )
+    return 0

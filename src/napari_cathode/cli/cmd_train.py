@@ -1,0 +1,214 @@
+"""``napari-cathode train``: a project round, or fully supervised training from files.
+
+Also holds the model options and progress rendering shared by the model commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from napari_cathode.core.classes import DEFAULT_CLASSES, classes_from_names
+from napari_cathode.core.errors import CathodeError, ModelError, VolumeError
+
+EXAMPLES = """examples:
+  napari-cathode train sample.cathode                 # next round, warm from the latest
+  napari-cathode train --image A.tif --labels A_labels.tif \\
+      --image B.tif --labels B_labels.tif --out nmc-model --steps 1500
+  napari-cathode train --image C.tif --labels C_labels.tif --out tuned --init-model nmc-model
+"""
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) -> None:
+    """Add ``--steps --device --seed [--classes]``."""
+    from napari_cathode.ml.config import ModelConfig
+
+    parser.add_argument(
+        "--steps", type=int, help=f"optimiser steps per round (default {ModelConfig().steps})"
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto uses a CUDA GPU when there is one (default)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if classes:
+        parser.add_argument(
+            "--classes",
+            help="comma-separated class names for label values 1..K "
+            "(default: pore,active material,carbon-binder)",
+        )
+
+
+def parse_classes(text: str | None):
+    """Classes from ``--classes a,b,c`` (default: the cathode classes)."""
+    if not text:
+        return DEFAULT_CLASSES
+    return classes_from_names([name for name in text.split(",")])
+
+
+def classes_for(args):
+    """``--classes`` if given, else the classes of ``--init-model`` if given, else the defaults."""
+    if getattr(args, "classes", None) or not getattr(args, "init_model", None):
+        return parse_classes(getattr(args, "classes", None))
+    from napari_cathode.core.classes import SegmentationClass
+    from napari_cathode.ml.checkpoint import read_model_json
+
+    document = read_model_json(args.init_model)
+    return tuple(SegmentationClass.from_json(c) for c in document["config"]["classes"])
+
+
+def model_config_from_args(args, *, classes=None):
+    """A :class:`ModelConfig` from the common options."""
+    from napari_cathode.ml.config import ModelConfig
+
+    changes = {"device": args.device, "seed": args.seed}
+    if getattr(args, "steps", None) is not None:
+        if args.steps < 1:
+            raise ModelError(f"--steps must be >= 1, got {args.steps}")
+        changes["steps"] = args.steps
+    if classes is not None:
+        changes["classes"] = classes
+    return ModelConfig(**changes)
+
+
+class TrainingProgress:
+    """Render training events with a tqdm bar on stderr; returns the final event."""
+
+    def __init__(self, *, position: int = 0, leave: bool = True, desc: str = "training") -> None:
+        self.position, self.leave, self.desc = position, leave, desc
+        self.bar = None
+
+    def __call__(self, event) -> None:
+        from tqdm import tqdm
+
+        from napari_cathode.ml import events as ev
+
+        if isinstance(event, ev.StartedEvent):
+            self.bar = tqdm(
+                total=event.steps,
+                desc=self.desc,
+                unit="step",
+                position=self.position,
+                leave=self.leave,
+                file=sys.stderr,
+            )
+            self.bar.write(
+                f"device: {event.device}; {event.train_slices} training slices, "
+                f"{event.validation_slices} held out"
+                + (f"; warm start from {event.warm_start}" if event.warm_start else ""),
+                file=sys.stderr,
+            )
+        elif isinstance(event, ev.StepEvent) and self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{event.loss:.3f}", refresh=False)
+        elif isinstance(event, ev.ValidationEvent) and self.bar is not None:
+            scores = ", ".join(
+                f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in event.dice.items()
+            )
+            label = "validation" if event.held_out else "training-slice"
+            mean = "-" if event.mean_dice is None else f"{event.mean_dice:.3f}"
+            self.bar.write(
+                f"step {event.step}: {label} Dice {scores} (mean {mean})", file=sys.stderr
+            )
+        elif (
+            isinstance(event, (ev.DoneEvent, ev.CancelledEvent, ev.ErrorEvent))
+            and self.bar is not None
+        ):
+            self.bar.close()
+
+
+def run_job(request) -> object:
+    """Run a training request in a subprocess, render its progress, return the Done event.
+
+    Raises
+    ------
+    CathodeError
+        If the job reports an error (the message is the child's).
+    """
+    from napari_cathode.jobs.training_job import TrainingJob
+    from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent
+
+    progress = TrainingProgress()
+    job = TrainingJob(request).start()
+    try:
+        for event in job.events():
+            progress(event)
+            if isinstance(event, ErrorEvent):
+                raise (
+                    ModelError(event.message)
+                    if event.kind != "crash"
+                    else CathodeError(event.message)
+                )
+            if isinstance(event, CancelledEvent):
+                raise CathodeError("training was cancelled; the previous model is unchanged")
+            if isinstance(event, DoneEvent):
+                return event
+    except KeyboardInterrupt:
+        job.cancel(grace_seconds=10)
+        raise
+    finally:
+        job.close()
+    raise CathodeError("training ended without a result")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a round of a project, or a model from image/label files",
+        description="Train the next round of PROJECT on its ground truth (warm start from the "
+        "latest round), or, with --image/--labels/--out, a model from files (0 = unlabeled, 1..K).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("project", nargs="?", help="project folder (*.cathode)")
+    p.add_argument("--image", action="append", default=[], help="image volume (repeat for several)")
+    p.add_argument(
+        "--labels", action="append", default=[], help="label volume matching each --image"
+    )
+    p.add_argument(
+        "--out", help="model folder to write (replaced atomically when training finishes)"
+    )
+    p.add_argument("--init-model", help="model folder to start from (warm start / fine-tuning)")
+    p.add_argument("--from-scratch", action="store_true", help="project: do not warm start")
+    add_model_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from napari_cathode.jobs.training_runs import FileTrainingRequest, ProjectTrainingRequest
+
+    if args.project and (args.image or args.labels or args.out):
+        raise CathodeError("give either PROJECT or --image/--labels/--out, not both")
+    if args.project:
+        config = model_config_from_args(args)
+        request = ProjectTrainingRequest(
+            args.project, config=config, init_model=args.init_model, from_scratch=args.from_scratch
+        )
+    else:
+        if not args.image or not args.out:
+            raise CathodeError("give PROJECT, or --image I --labels L --out MODEL_DIR (see --help)")
+        if len(args.image) != len(args.labels):
+            raise CathodeError(
+                f"give one --labels per --image ({len(args.image)} vs {len(args.labels)})"
+            )
+        missing = [path for path in (*args.image, *args.labels) if not Path(path).exists()]
+        if missing:
+            raise VolumeError(f"{missing[0]} does not exist; check the --image/--labels paths")
+        config = model_config_from_args(args, classes=classes_for(args))
+        request = FileTrainingRequest(
+            tuple(args.image),
+            tuple(args.labels),
+            args.out,
+            config=config,
+            init_model=args.init_model,
+        )
+    done = run_job(request)
+    mean = "-" if done.mean_dice is None else f"{done.mean_dice:.3f}"
+    print(
+        f"model saved to {done.path} (best step {done.best_step}, mean Dice {mean}, "
+        f"{done.seconds:.1f} s on {done.device})"
+    )
+    return 0

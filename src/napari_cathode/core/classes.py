@@ -1,0 +1,92 @@
+"""Segmentation classes: small integer ids with a name and a display colour.
+
+Label value 0 always means "unlabeled" (truth) or "no proposal"; classes start at 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from napari_cathode.core.errors import CathodeError
+
+
+@dataclass(frozen=True)
+class SegmentationClass:
+    """One class of the segmentation.
+
+    Parameters
+    ----------
+    id : int
+        Label value, 1..255.
+    name : str
+        Human-readable name, unique within a project.
+    color : str
+        Display colour as ``#rrggbb``.
+    """
+
+    id: int
+    name: str
+    color: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.id) <= 255:
+            raise CathodeError(f"class id {self.id!r} for {self.name!r} must be in 1..255 (0 means unlabeled)")
+        if not self.name.strip():
+            raise CathodeError(f"class {self.id} needs a non-empty name")
+        c = self.color
+        if not (isinstance(c, str) and len(c) == 7 and c[0] == "#"):
+            raise CathodeError(f"class {self.name!r}: colour {c!r} must look like '#rrggbb'")
+        int(c[1:], 16)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> SegmentationClass:
+        return cls(id=int(d["id"]), name=str(d["name"]), color=str(d["color"]))
+
+    @property
+    def rgba(self) -> tuple[float, float, float, float]:
+        """Colour as floats in 0..1 (for napari's colormaps)."""
+        h = self.color[1:]
+        return (int(h[0:2], 16) / 255, int(h[2:4], 16) / 255, int(h[4:6], 16) / 255, 1.0)
+
+
+#: The cathode convention: 1 = pore, 2 = active material, 3 = carbon-binder.
+DEFAULT_CLASSES: tuple[SegmentationClass, ...] = (
+    SegmentationClass(1, "pore", "#3b82f6"),
+    SegmentationClass(2, "active material", "#f59e0b"),
+    SegmentationClass(3, "carbon-binder", "#10b981"),
+)
+
+_PALETTE = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#ec4899", "#14b8a6", "#a3a3a3")
+
+
+def classes_from_names(names: list[str] | tuple[str, ...]) -> tuple[SegmentationClass, ...]:
+    """Build classes 1..K from names, in order, with a default palette.
+
+    Raises
+    ------
+    CathodeError
+        If a name is empty or repeated.
+    """
+    names = [n.strip() for n in names]
+    if not names or any(not n for n in names):
+        raise CathodeError(f"class names must be non-empty, got {names!r}")
+    if len(set(names)) != len(names):
+        raise CathodeError(f"class names must be unique, got {names!r}")
+    return tuple(
+        SegmentationClass(i + 1, n, _PALETTE[i % len(_PALETTE)]) for i, n in enumerate(names)
+    )
+
+
+def validate_classes(classes) -> tuple[SegmentationClass, ...]:
+    """Check ids and names are unique; return them sorted by id."""
+    classes = tuple(sorted(classes, key=lambda c: c.id))
+    ids = [c.id for c in classes]
+    names = [c.name for c in classes]
+    if len(set(ids)) != len(ids):
+        raise CathodeError(f"class ids must be unique, got {ids}")
+    if len(set(names)) != len(names):
+        raise CathodeError(f"class names must be unique, got {names}")
+    return classes

@@ -1,0 +1,352 @@
+"""The project store: one folder per volume holding image, truth, proposal, review and rounds.
+
+See :mod:`napari_cathode.core.project_format` for the layout on disk. Every write is crash-safe:
+chunks and JSON files are replaced atomically (:mod:`napari_cathode.core.atomic`), ground truth
+is written through chunk by chunk as it is painted, and a round folder appears only complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import zarr
+from numpy.typing import ArrayLike
+
+from napari_cathode.core import project_format as fmt
+from napari_cathode.core import rounds as _rounds
+from napari_cathode.core.atomic import AtomicLocalStore, folder_lock, remove_stale_temporaries
+from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
+from napari_cathode.core.errors import ProjectError
+from napari_cathode.core.label_arrays import count_value, labelled_slices, uncertainty_to_uint8
+from napari_cathode.core.project_create import (
+    LABEL_ARRAYS,
+    NO_EMPTY_CHUNKS,
+    build_project,
+    check_classes,
+    check_voxel_size,
+    is_project,
+)
+from napari_cathode.core.review import ProjectReview, ReviewState, ReviewStatus
+from napari_cathode.core.rounds import ProjectRounds, RoundRecord
+from napari_cathode.core.volume_copy import check_label_values
+
+logger = logging.getLogger(__name__)
+
+#: A slice number ``z`` or a region (tuple of ints/slices) of a (z, y, x) array.
+Index = int | tuple
+
+PROJECT_SUFFIX = fmt.PROJECT_SUFFIX
+FORMAT_VERSION = fmt.FORMAT_VERSION
+__all__ = [
+    "FORMAT_VERSION",
+    "PROJECT_SUFFIX",
+    "Project",
+    "ReviewStatus",
+    "RoundRecord",
+    "is_project",
+]
+
+
+class Project(ProjectReview, ProjectRounds):
+    """An open project folder. Create one with :meth:`create`, reopen it with :meth:`open`.
+
+    Attributes
+    ----------
+    path : Path
+        The project folder.
+    shape : tuple of int
+        Volume shape (z, y, x).
+    classes : tuple of SegmentationClass
+        Segmentation classes, sorted by id.
+    voxel_size : tuple of float
+        Voxel size (z, y, x) in ``unit``.
+    unit : str
+        Unit of the voxel size (``"nm"``, ``"um"``, ``"px"``...).
+    source : dict or None
+        The file the image came from: path, size, mtime, sha256.
+    image, truth, proposal, uncertainty : zarr.Array
+        The volume and the uint8 label arrays; writes to them go straight to disk.
+    read_only : bool
+        True when opened with ``mode="r"`` or the folder is not writable.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        metadata: dict,
+        group: zarr.Group,
+        *,
+        read_only: bool,
+        read_only_reason: str = "",
+    ) -> None:
+        self.path = path
+        self._metadata = metadata
+        self.read_only = read_only
+        self._read_only_reason = read_only_reason
+        self.shape = tuple(int(n) for n in metadata["shape"])
+        try:
+            self.image = group["image"]
+            self.truth, self.proposal, self.uncertainty = (
+                group[f"labels/{name}"].with_config(NO_EMPTY_CHUNKS) for name in LABEL_ARRAYS
+            )
+        except KeyError as error:
+            raise ProjectError(f"{path} lacks the array {error}: the project is damaged") from error
+        for array in (self.image, self.truth, self.proposal, self.uncertainty):
+            if tuple(array.shape) != self.shape:
+                raise ProjectError(
+                    f"{path}: array {array.path!r} has shape {array.shape}, but project.json "
+                    f"says {self.shape}: the project is damaged"
+                )
+        self._review = ReviewState(group, self.shape[0])
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        image: ArrayLike,
+        *,
+        classes: Sequence[SegmentationClass] = DEFAULT_CLASSES,
+        voxel_size: float | Sequence[float] = (1.0, 1.0, 1.0),
+        unit: str = "px",
+        truth: ArrayLike | None = None,
+        source: str | os.PathLike | None = None,
+        overwrite: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Project:
+        """Create a project folder from a volume, copying it blockwise into chunked zarr.
+
+        The project is built under a temporary name beside ``path`` and renamed into place
+        when complete, so an interrupted creation leaves nothing behind.
+
+        Parameters
+        ----------
+        path : str or Path
+            The new project folder (conventionally ending in ``.cathode``).
+        image : array-like (z, y, x)
+            numpy, dask, zarr or h5py array; never loaded whole.
+        classes : sequence of SegmentationClass
+            Segmentation classes (default: 1 pore, 2 active material, 3 carbon-binder).
+        voxel_size : 3 floats or float
+            Voxel size (z, y, x) in ``unit``.
+        unit : str
+            Unit of the voxel size.
+        truth : array-like (z, y, x), optional
+            Initial ground truth, 0 = unlabeled or a class id.
+        source : str, optional
+            The file the image was read from (recorded with size, mtime and checksum).
+        overwrite : bool
+            Replace an existing project at ``path`` (never a folder that is not a project).
+        progress : callable(done, total), optional
+            Called after each copied block.
+
+        Returns
+        -------
+        Project
+            The new project, open for writing.
+
+        Raises
+        ------
+        VolumeError
+            If the image is not 3D/real-valued, holds NaN/inf, or truth does not fit.
+        ProjectError
+            If ``path`` exists (without ``overwrite``) or classes/voxel size are invalid.
+        """
+        path = Path(path).expanduser().absolute()
+        build_project(
+            path,
+            image,
+            classes=classes,
+            voxel_size=voxel_size,
+            unit=unit,
+            truth=truth,
+            source=source,
+            overwrite=overwrite,
+            progress=progress,
+        )
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, mode: str = "r+") -> Project:
+        """Open an existing project.
+
+        Parameters
+        ----------
+        path : str or Path
+            The project folder.
+        mode : {"r+", "r"}
+            ``"r"`` opens read-only: every write raises :class:`ProjectError`.
+
+        Raises
+        ------
+        ProjectError
+            If ``path`` is not a project, its ``project.json`` is damaged, or it was written
+            by a newer (or unsupported older) format version.
+        """
+        if mode not in ("r", "r+"):
+            raise ProjectError(f"mode {mode!r} must be 'r' (read-only) or 'r+' (read/write)")
+        path = Path(path).expanduser().absolute()
+        metadata = fmt.read_metadata(path)
+        reason = ""
+        if mode == "r":
+            reason = "it was opened read-only (mode='r')"
+        elif not os.access(path, os.W_OK):
+            reason = "the folder is not writable by this user"
+        read_only = bool(reason)
+        try:
+            group = zarr.open_group(
+                AtomicLocalStore(path, read_only=read_only),
+                mode="r" if read_only else "r+",
+                zarr_format=3,
+            )
+        except (FileNotFoundError, ValueError, OSError) as error:
+            raise ProjectError(f"{path} is not a readable zarr v3 group ({error})") from error
+        project = cls(path, metadata, group, read_only=read_only, read_only_reason=reason)
+        if not read_only:
+            for folder in ("labels", "review", _rounds.ROUNDS_FOLDER):
+                if (path / folder).is_dir():
+                    remove_stale_temporaries(path / folder)
+        return project
+
+    @property
+    def name(self) -> str:
+        """The project's name: its folder name without ``.cathode``."""
+        name = self.path.name
+        return name[: -len(PROJECT_SUFFIX)] if name.endswith(PROJECT_SUFFIX) else name
+
+    @property
+    def classes(self) -> tuple[SegmentationClass, ...]:
+        return fmt.parse_classes(self.path / fmt.METADATA_FILE, self._metadata["classes"])
+
+    @property
+    def voxel_size(self) -> tuple[float, float, float]:
+        return tuple(float(v) for v in self._metadata["voxel_size"])
+
+    @property
+    def unit(self) -> str:
+        return str(self._metadata["unit"])
+
+    @property
+    def source(self) -> dict | None:
+        return self._metadata.get("source")
+
+    @property
+    def display_range(self) -> tuple[float, float] | None:
+        """Contrast limits for the image (0.5-99.5 percentiles sampled at creation)."""
+        value = self._metadata.get("display_range")
+        return (float(value[0]), float(value[1])) if value else None
+
+    def set_classes(self, classes: Sequence[SegmentationClass]) -> None:
+        """Replace the classes (names, colours, new ids).
+
+        Raises
+        ------
+        ProjectError
+            If a class id that would disappear is still used by truth or proposal voxels.
+        """
+        classes = check_classes(classes)
+        kept = {c.id for c in classes}
+        for old in self.classes:
+            if old.id in kept:
+                continue
+            for label, array, slices in (
+                ("truth", self.truth, self.truth_slices()),
+                ("proposal", self.proposal, None),
+            ):
+                used = count_value(array, old.id, slices)
+                if used:
+                    raise ProjectError(
+                        f"class {old.id} {old.name!r} is still used by {used} voxels of {label}; "
+                        "relabel or erase them before removing or renumbering the class"
+                    )
+        self._update_metadata(classes=[c.to_json() for c in classes])
+
+    def set_voxel_size(self, voxel_size: float | Sequence[float], unit: str | None = None) -> None:
+        """Set the voxel size (z, y, x) and optionally its unit."""
+        changes = {"voxel_size": list(check_voxel_size(voxel_size))}
+        if unit is not None:
+            if not str(unit).strip():
+                raise ProjectError("unit must be a non-empty string such as 'nm' or 'px'")
+            changes["unit"] = str(unit)
+        self._update_metadata(**changes)
+
+    def _update_metadata(self, **changes) -> None:
+        with self._writing("project.json"), folder_lock(self.path):
+            metadata = fmt.read_metadata(self.path)
+            metadata.update(changes)
+            fmt.write_metadata(self.path, metadata)
+            self._metadata = metadata
+
+    def write_truth(self, index: Index, values: ArrayLike) -> None:
+        """Write ground truth into ``truth[index]``; on disk when this returns.
+
+        Parameters
+        ----------
+        index : int or tuple of slices/ints
+            A slice number ``z`` or a region.
+        values : array-like or int
+            0 (erase) or class ids, broadcastable to the region.
+        """
+        values = self._label_values(values, f"truth values for index {index!r}")
+        self._write_array(self.truth, index, values, "ground truth")
+
+    def write_proposal(
+        self, index: Index, labels: ArrayLike, uncertainty: ArrayLike | None = None
+    ) -> None:
+        """Write a model proposal (class ids) and optionally its per-voxel uncertainty.
+
+        ``uncertainty`` is uint8 0..255 or floats in 0..1 (scaled to 0..255).
+        """
+        labels = self._label_values(labels, f"proposal labels for index {index!r}")
+        if uncertainty is not None:
+            uncertainty = uncertainty_to_uint8(uncertainty)
+        self._write_array(self.proposal, index, labels, "proposal")
+        if uncertainty is not None:
+            self._write_array(self.uncertainty, index, uncertainty, "uncertainty")
+
+    def truth_slices(self) -> np.ndarray:
+        """z indices of the slices that hold any ground truth (> 0), ascending.
+
+        Cheap: label chunks are one slice deep and all-zero chunks are not stored, so these are
+        the chunk folders on disk - always in step with the data, even after a crash.
+        """
+        return labelled_slices(self.truth, self.path / "labels" / "truth")
+
+    def _label_values(self, values, what: str) -> np.ndarray:
+        values = np.asarray(values)
+        check_label_values(values, {0, *(c.id for c in self.classes)}, what)
+        return values.astype(np.uint8)
+
+    def _write_array(self, array: zarr.Array, index, values, what: str) -> None:
+        with self._writing(what):
+            try:
+                array[index] = values
+            except (IndexError, TypeError) as error:
+                raise ProjectError(
+                    f"cannot write {what} at index {index!r} of shape {self.shape}: {error}"
+                ) from error
+            except ValueError as error:
+                raise ProjectError(
+                    f"cannot write {what} of shape {np.shape(values)} at index {index!r}: {error}"
+                ) from error
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        if self.read_only:
+            raise ProjectError(f"cannot write {what} to {self.path}: {self._read_only_reason}")
+        try:
+            yield
+        except OSError as error:
+            raise ProjectError(
+                f"cannot write {what} to {self.path}: {error.strerror or error}. The project "
+                "folder is not writable: check its permissions and free disk space, or save a "
+                "copy elsewhere."
+            ) from error
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read/write"
+        return f"Project({str(self.path)!r}, shape={self.shape}, {mode})"

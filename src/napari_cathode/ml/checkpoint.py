@@ -1,0 +1,179 @@
+"""Model folders: ``model.safetensors`` + ``model.json``; loading never executes code.
+
+A model folder is self-contained (config, classes, normalisation, data split, metrics,
+timings, correction effort), so it can be copied out of one project's ``rounds/NNNN/`` and
+used as the starting point of another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from napari_cathode.core.errors import ModelError
+from napari_cathode.ml.config import ModelConfig
+from napari_cathode.ml.networks import build_network
+
+log = logging.getLogger(__name__)
+
+MODEL_JSON = "model.json"
+WEIGHTS = "model.safetensors"
+#: Also accepted when loading: a plain state dict read with ``torch.load(weights_only=True)``.
+TORCH_WEIGHTS = ("model.pt", "model.pth")
+FORMAT = "napari-cathode-model"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network with its config and the rest of ``model.json``."""
+
+    network: torch.nn.Module
+    config: ModelConfig
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def _atomic_write_bytes(path: Path, writer) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(
+    directory: str | Path,
+    network: torch.nn.Module,
+    *,
+    config: ModelConfig,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model.safetensors`` and ``model.json`` into ``directory`` (each atomically).
+
+    Parameters
+    ----------
+    directory : path
+        Created if missing.
+    network : torch.nn.Module
+        Its ``state_dict`` is saved (tensors only).
+    config : ModelConfig
+    metadata : dict, optional
+        JSON-serialisable extras (normalisation, data split, metrics, timings, ...).
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
+    _atomic_write_bytes(directory / WEIGHTS, lambda tmp: save_file(state, tmp))
+    document = {"format": FORMAT, "version": 1, **(metadata or {}), "config": config.to_json()}
+    text = json.dumps(document, indent=2, allow_nan=False, default=_json_default)
+    _atomic_write_bytes(directory / MODEL_JSON, lambda tmp: Path(tmp).write_text(text))
+    return directory
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def read_model_json(directory: str | Path) -> dict[str, Any]:
+    """Read and check ``model.json`` of a model folder.
+
+    Raises
+    ------
+    ModelError
+        If the folder or file is missing or is not a napari-cathode model.
+    """
+    directory = Path(directory)
+    path = directory / MODEL_JSON
+    if not path.is_file():
+        raise ModelError(
+            f"{directory} is not a model folder (no {MODEL_JSON}); pass a folder written by train"
+        )
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"{path} cannot be read as JSON ({exc}); re-train or re-export the model"
+        ) from exc
+    if (
+        not isinstance(document, dict)
+        or document.get("format") != FORMAT
+        or "config" not in document
+    ):
+        raise ModelError(f"{path} is not a napari-cathode model.json")
+    return document
+
+
+def _load_state(directory: Path) -> dict[str, torch.Tensor]:
+    weights = directory / WEIGHTS
+    if weights.is_file():
+        try:
+            return load_file(str(weights), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelError(
+                f"{weights} is not a valid safetensors file ({exc}); "
+                "it is refused, nothing was executed"
+            ) from exc
+    for name in TORCH_WEIGHTS:
+        path = directory / name
+        if path.is_file():
+            try:
+                # weights_only=True refuses any pickle that would import or call code.
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise ModelError(
+                    f"{path} is refused: it is not a plain weights-only state dict "
+                    f"({type(exc).__name__}); "
+                    "nothing was executed. Save models with napari-cathode (safetensors)."
+                ) from exc
+            if not isinstance(state, dict) or not all(
+                isinstance(v, torch.Tensor) for v in state.values()
+            ):
+                raise ModelError(f"{path} does not hold a state dict of tensors")
+            return state
+    raise ModelError(f"{directory} has no {WEIGHTS}; the model folder is incomplete")
+
+
+def load_model(directory: str | Path, *, device: torch.device | str = "cpu") -> LoadedModel:
+    """Load a model folder without executing any code from it.
+
+    Raises
+    ------
+    ModelError
+        If the folder is incomplete, the config invalid, the weights unsafe or mismatched.
+    """
+    directory = Path(directory)
+    document = read_model_json(directory)
+    config = ModelConfig.from_json(document["config"])
+    state = _load_state(directory)
+    network = build_network(config)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(
+            f"weights in {directory} do not match its model.json config: {exc}"
+        ) from exc
+    network.to(device)
+    network.eval()
+    metadata = {k: v for k, v in document.items() if k != "config"}
+    return LoadedModel(network=network, config=config, metadata=metadata, path=directory)

@@ -1,0 +1,257 @@
+"""Blockwise prediction: proposal labels + uncertainty, written block by block.
+
+The volume is cut into slabs along z (plus a halo of context slices for 2.5D / 3D models)
+and, for very large slices, tiles in y/x with a halo. Inside a block MONAI's
+``SlidingWindowInferer`` runs the network with Gaussian-blended overlapping windows. Only
+one block's probabilities are ever in memory; labels and uncertainty go to the output arrays
+(zarr or numpy) as soon as a block is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from monai.inferers import SlidingWindowInferer
+
+from napari_cathode.core.errors import ModelError
+from napari_cathode.ml.config import ModelConfig
+from napari_cathode.ml.normalization import Normalization
+from napari_cathode.ml.sampling import context_indices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PredictionOptions:
+    """How to run inference.
+
+    Parameters
+    ----------
+    block_voxels : int
+        Upper bound on voxels of one block (its probabilities take ``4 * classes`` bytes each).
+    window : int
+        Largest in-plane sliding window. Slices up to this size go through the network whole
+        (padded to a multiple of the downsampling factor): the network is fully
+        convolutional, and one large window wastes nothing on overlap.
+    overlap : float
+        Sliding-window overlap fraction.
+    tile_halo : int
+        Halo (pixels) around y/x tiles of slices too large for one block.
+    batch_size : int
+        Windows per forward pass.
+    tta : bool
+        Test-time augmentation: average the probabilities of the four y/x flips.
+    """
+
+    block_voxels: int = 8_000_000
+    window: int = 1024
+    overlap: float = 0.25
+    tile_halo: int = 64
+    batch_size: int = 8
+    tta: bool = False
+
+
+def _round_up(value: int, factor: int) -> int:
+    return int(math.ceil(value / factor) * factor)
+
+
+class Predictor:
+    """Runs one network on blocks of a volume.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    config : ModelConfig
+    normalization : Normalization
+        Intensity normalisation of *this* volume.
+    device : torch.device
+    options : PredictionOptions
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        *,
+        config: ModelConfig,
+        normalization: Normalization,
+        device: torch.device,
+        options: PredictionOptions = PredictionOptions(),
+    ) -> None:
+        self.network = network.to(device).eval()
+        self.config = config
+        self.normalization = normalization
+        self.device = device
+        self.options = options
+        self.class_ids = np.array([c.id for c in config.classes], dtype=np.uint8)
+        self.factor = 2 ** (len(config.channels) - 1) if config.architecture == "unet" else 16
+
+    # -- one block -------------------------------------------------------------------------
+    def _inferer(self, spatial: tuple[int, ...]) -> SlidingWindowInferer:
+        if self.config.spatial_dims == 2:
+            window = tuple(
+                min(_round_up(max(self.options.window, p), self.factor), _round_up(s, self.factor))
+                for s, p in zip(spatial, self.config.patch_size)
+            )
+        else:
+            window = tuple(
+                min(_round_up(p, self.factor) * (1 if i == 0 else 2), _round_up(s, self.factor))
+                for i, (s, p) in enumerate(zip(spatial, self.config.patch_size))
+            )
+        return SlidingWindowInferer(
+            roi_size=window,
+            sw_batch_size=self.options.batch_size,
+            overlap=self.options.overlap,
+            mode="gaussian",
+            padding_mode="reflect",
+        )
+
+    def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        inferer = self._inferer(tuple(inputs.shape[2:]))
+        amp = self.device.type == "cuda" and self.config.mixed_precision
+        variants = [()]
+        if self.options.tta:
+            y, x = inputs.ndim - 2, inputs.ndim - 1
+            variants = [(), (y,), (x,), (y, x)]
+        total = None
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=amp):
+            for dims in variants:
+                batch = torch.flip(inputs, dims) if dims else inputs
+                probs = torch.softmax(inferer(batch, self.network).float(), dim=1)
+                probs = torch.flip(probs, dims) if dims else probs
+                total = probs if total is None else total + probs
+        return total / len(variants)
+
+    def probabilities(self, image, z0: int, z1: int, ys: slice, xs: slice) -> torch.Tensor:
+        """Class probabilities ``(K, z1 - z0, ny, nx)`` on the device for a block of ``image``."""
+        depth = image.shape[0]
+        if self.config.spatial_dims == 2:
+            half = self.config.context_slices // 2
+            lo, hi = max(0, z0 - half), min(depth, z1 + half)
+            slab = self.normalization.apply(np.asarray(image[lo:hi, ys, xs]))
+            idx = np.stack(
+                [context_indices(z, depth, self.config.context_slices) - lo for z in range(z0, z1)]
+            )
+            inputs = torch.from_numpy(slab[idx]).to(self.device)  # (nz, C, ny, nx)
+            probs = self._forward(inputs)  # (nz, K, ny, nx)
+            return probs.movedim(1, 0)
+        halo = self.config.patch_size[0] // 2
+        lo, hi = max(0, z0 - halo), min(depth, z1 + halo)
+        slab = self.normalization.apply(np.asarray(image[lo:hi, ys, xs]))
+        probs = self._forward(torch.from_numpy(slab)[None, None].to(self.device))[0]
+        return probs[:, z0 - lo : z1 - lo]
+
+    # -- whole volume ----------------------------------------------------------------------
+    def _tiles(self, size_y: int, size_x: int) -> list[tuple[slice, slice, slice, slice]]:
+        """(read_y, read_x, keep_y, keep_x) tiles: the whole slice unless it is too large."""
+        max_pixels = self.options.block_voxels
+        if size_y * size_x <= max_pixels:
+            return [(slice(0, size_y), slice(0, size_x), slice(0, size_y), slice(0, size_x))]
+        side = max(self.options.window, int(math.sqrt(max_pixels)) - 2 * self.options.tile_halo)
+        halo = self.options.tile_halo
+        tiles = []
+        for y0 in range(0, size_y, side):
+            for x0 in range(0, size_x, side):
+                y1, x1 = min(size_y, y0 + side), min(size_x, x0 + side)
+                ry = slice(max(0, y0 - halo), min(size_y, y1 + halo))
+                rx = slice(max(0, x0 - halo), min(size_x, x1 + halo))
+                tiles.append(
+                    (
+                        ry,
+                        rx,
+                        slice(y0 - ry.start, y1 - ry.start),
+                        slice(x0 - rx.start, x1 - rx.start),
+                    )
+                )
+        return tiles
+
+    def predict_slab(self, image, z0: int, z1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (class ids, uint8) and normalised entropy (0..1) of slices ``z0..z1-1``."""
+        _, size_y, size_x = image.shape
+        labels = np.zeros((z1 - z0, size_y, size_x), np.uint8)
+        entropy = np.zeros((z1 - z0, size_y, size_x), np.float32)
+        log_k = math.log(max(len(self.class_ids), 2))
+        class_ids = torch.from_numpy(self.class_ids.astype(np.int64)).to(self.device)
+        for ry, rx, ky, kx in self._tiles(size_y, size_x):
+            with torch.inference_mode():
+                probs = self.probabilities(image, z0, z1, ry, rx)[:, :, ky, kx]
+                oy, ox = ry.start + ky.start, rx.start + kx.start
+                window = (
+                    slice(None),
+                    slice(oy, oy + probs.shape[2]),
+                    slice(ox, ox + probs.shape[3]),
+                )
+                labels[window] = class_ids[probs.argmax(dim=0)].to(torch.uint8).cpu().numpy()
+                tile_entropy = torch.special.entr(probs).sum(dim=0) / log_k
+                entropy[window] = tile_entropy.clamp_(0.0, 1.0).cpu().numpy()
+        return labels, entropy
+
+    def predict(
+        self,
+        image,
+        *,
+        proposal,
+        uncertainty=None,
+        slices: Iterable[int] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[int, float]:
+        """Predict ``slices`` (default all) of ``image`` into ``proposal`` / ``uncertainty``.
+
+        Parameters
+        ----------
+        image : array-like (z, y, x)
+            numpy, zarr or dask; read block by block.
+        proposal : writable array-like (z, y, x) uint8
+            Receives class ids (1..K).
+        uncertainty : writable array-like (z, y, x) uint8, optional
+            Receives normalised entropy scaled to 0..255.
+        slices : iterable of int, optional
+            z indices to predict; consecutive runs are predicted together.
+        progress : callable(done, total), optional
+            Called after each block with slice counts.
+
+        Returns
+        -------
+        dict
+            Per-slice uncertainty score: mean normalised entropy (0..1) of each predicted slice.
+        """
+        depth, size_y, size_x = image.shape
+        wanted = sorted({int(z) for z in (range(depth) if slices is None else slices)})
+        if wanted and (wanted[0] < 0 or wanted[-1] >= depth):
+            raise ModelError(
+                f"slices {wanted[0]}..{wanted[-1]} are outside the volume's 0..{depth - 1}"
+            )
+        block_depth = max(
+            1, self.options.block_voxels // max(min(size_y * size_x, self.options.block_voxels), 1)
+        )
+        if self.config.spatial_dims == 3:
+            block_depth = max(block_depth, self.config.patch_size[0])
+        scores: dict[int, float] = {}
+        done = 0
+        for z0, z1 in _blocks(wanted, block_depth):
+            labels, entropy = self.predict_slab(image, z0, z1)
+            proposal[z0:z1] = labels
+            if uncertainty is not None:
+                uncertainty[z0:z1] = np.round(entropy * 255).astype(np.uint8)
+            for i, z in enumerate(range(z0, z1)):
+                scores[z] = float(entropy[i].mean())
+            done += z1 - z0
+            if progress is not None:
+                progress(done, len(wanted))
+            log.debug("predicted slices %d..%d", z0, z1 - 1)
+        return scores
+
+
+def _blocks(slices: list[int], block_depth: int) -> list[tuple[int, int]]:
+    """Split sorted slice indices into ``[z0, z1)`` runs of consecutive slices (<= block_depth)."""
+    blocks: list[tuple[int, int]] = []
+    for z in slices:
+        if blocks and blocks[-1][1] == z and blocks[-1][1] - blocks[-1][0] < block_depth:
+            blocks[-1] = (blocks[-1][0], z + 1)
+        else:
+            blocks.append((z, z + 1))
+    return blocks
