@@ -36,8 +36,9 @@ def labels_colormap(classes: Sequence[SegmentationClass] = DEFAULT_CLASSES):
     return DirectLabelColormap(color_dict=label_colors(classes))
 
 
-def image_layer_tuple(data, name: str, voxel_size=(1.0, 1.0, 1.0), unit: str | None = None,
-                      **extra) -> tuple:
+def image_layer_tuple(
+    data, name: str, voxel_size=(1.0, 1.0, 1.0), unit: str | None = None, **extra
+) -> tuple:
     """LayerDataTuple of a grey-value volume (z, y, x) with its voxel size as scale."""
     kwargs = {"name": name, "scale": tuple(float(v) for v in voxel_size), "metadata": {}}
     kwargs.update(_units(unit, len(kwargs["scale"])))
@@ -45,8 +46,14 @@ def image_layer_tuple(data, name: str, voxel_size=(1.0, 1.0, 1.0), unit: str | N
     return (data, kwargs, "image")
 
 
-def labels_layer_tuple(data, name: str, classes: Sequence[SegmentationClass] = DEFAULT_CLASSES,
-                       voxel_size=(1.0, 1.0, 1.0), unit: str | None = None, **extra) -> tuple:
+def labels_layer_tuple(
+    data,
+    name: str,
+    classes: Sequence[SegmentationClass] = DEFAULT_CLASSES,
+    voxel_size=(1.0, 1.0, 1.0),
+    unit: str | None = None,
+    **extra,
+) -> tuple:
     """LayerDataTuple of a class-label volume with the classes' colours and names in metadata."""
     kwargs = {
         "name": name,

@@ -18,7 +18,14 @@ from napari_cathode.core.errors import CathodeError
 
 #: Command modules in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
-    "demo", "new", "train", "predict", "status", "evaluate", "simulate", "analyze",
+    "demo",
+    "new",
+    "train",
+    "predict",
+    "status",
+    "evaluate",
+    "simulate",
+    "analyze",
 )
 
 log = logging.getLogger("napari_cathode")

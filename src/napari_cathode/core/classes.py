@@ -30,7 +30,9 @@ class SegmentationClass:
 
     def __post_init__(self) -> None:
         if not 1 <= int(self.id) <= 255:
-            raise CathodeError(f"class id {self.id!r} for {self.name!r} must be in 1..255 (0 means unlabeled)")
+            raise CathodeError(
+                f"class id {self.id!r} for {self.name!r} must be in 1..255 (0 means unlabeled)"
+            )
         if not self.name.strip():
             raise CathodeError(f"class {self.id} needs a non-empty name")
         c = self.color
