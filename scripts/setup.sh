@@ -28,7 +28,9 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # torch first and pinned (constraints.txt): an unpinned resolve pulls several GB of CUDA wheels.
-.venv/bin/pip install -q -c constraints.txt "torch==2.13.0"
-.venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+# This machine's pip config lists local index folders that may not exist; hide only those warnings.
+quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+quiet .venv/bin/pip install -q -c constraints.txt "torch==2.13.0"
+quiet .venv/bin/pip install -q -c constraints.txt -e ".[dev]"
 echo "$want" > "$STAMP"
 echo "[setup] .venv ready"

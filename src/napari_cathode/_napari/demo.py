@@ -24,12 +24,17 @@ def build_viewer(*, sample: str = "acquisition_a", show: bool = True):
     if viewer.dims.ndim >= 3:
         nz = viewer.dims.range[0]
         viewer.dims.set_point(0, nz.start + (nz.stop - nz.start) // 2)
-    for name in ("analysis",):
-        try:
-            viewer.window.add_plugin_dock_widget(PLUGIN, name)
-        except (KeyError, ValueError, RuntimeError) as exc:  # dock not contributed in this version
-            log.debug("dock %s not available: %s", name, exc)
+    for name in plugin_dock_names():
+        viewer.window.add_plugin_dock_widget(PLUGIN, name)
     return viewer
+
+
+def plugin_dock_names() -> list[str]:
+    """Display names of every dock this plugin contributes, in manifest order."""
+    from npe2 import PluginManager
+
+    manifest = PluginManager.instance().get_manifest(PLUGIN)
+    return [w.display_name for w in manifest.contributions.widgets or ()]
 
 
 def save_window_screenshot(viewer, path: Path) -> Path:
@@ -54,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     viewer = build_viewer(sample=args.sample)
     if args.screenshot:
+        viewer.window.resize(1500, 950)
         save_window_screenshot(viewer, args.screenshot)
         viewer.close()
         return 0
