@@ -13,7 +13,7 @@ setup:
 	@bash scripts/setup.sh
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/npe2 validate napari-cathode
 
