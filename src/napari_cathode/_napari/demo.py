@@ -25,7 +25,7 @@ def build_viewer(*, sample: str = "acquisition_a", show: bool = True):
         nz = viewer.dims.range[0]
         viewer.dims.set_point(0, nz.start + (nz.stop - nz.start) // 2)
     for name in plugin_dock_names():
-        viewer.window.add_plugin_dock_widget(PLUGIN, name)
+        viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)
     return viewer
 
 

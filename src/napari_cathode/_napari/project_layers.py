@@ -1,7 +1,8 @@
 """The napari layers of a project: image, uncertainty, proposal and (editable) truth.
 
 All four are backed by the project's zarr arrays, so nothing is loaded up front and painting
-into the truth layer writes straight through to ``labels/truth`` on disk.
+into the truth layer writes straight through to ``labels/truth`` on disk. A big project's image
+is a multiscale layer over its display pyramid (see :mod:`napari_cathode.core.pyramid`).
 """
 
 from __future__ import annotations
@@ -43,8 +44,12 @@ def project_layer_tuples(path_or_project: str | os.PathLike | Project) -> list[t
     image_extra = {}
     if project.display_range is not None:
         image_extra["contrast_limits"] = project.display_range
+    levels = project.image_levels
+    if len(levels) > 1:  # a big volume: napari reads only the visible part of one level
+        image_extra["multiscale"] = True
+    image_data = levels if len(levels) > 1 else project.image
     layers = [
-        image_layer_tuple(project.image, name, scale, unit, **image_extra),
+        image_layer_tuple(image_data, name, scale, unit, **image_extra),
         image_layer_tuple(
             project.uncertainty,
             f"{name} {UNCERTAINTY}",

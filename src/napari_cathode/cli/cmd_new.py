@@ -8,9 +8,15 @@ import sys
 EXAMPLES = """examples:
   napari-cathode new sample.cathode --image A.tif
   napari-cathode new sample.cathode --image A.tif --labels A_labels.tif --classes pore,active,binder
+  napari-cathode new sample.cathode --image A.tif --init-model none      # train from scratch
 
 labels: 0 = unlabeled, 1..K the classes in --classes order; they become the initial ground
 truth, and their slices are marked reviewed for the first round.
+
+starting model: the first round starts from the NMC nano-CT starter model shipped with
+napari-cathode (--init-model starter, the default when the project has 3 classes), from
+scratch (--init-model none), or from a model folder you trained (--init-model PATH). The model
+is copied into the project, and every round's model.json records where it started.
 """
 
 
@@ -31,6 +37,12 @@ def register(sub) -> None:
         help="class names, comma-separated (default: pore,active material,carbon-binder)",
     )
     p.add_argument(
+        "--init-model",
+        metavar="starter|none|PATH",
+        help="starting model of the first round: the shipped NMC nano-CT model (starter, "
+        "default for 3 classes), none (from scratch) or a model folder",
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="replace an existing project at PROJECT"
     )
     p.set_defaults(func=run)
@@ -42,9 +54,12 @@ def run(args) -> int:
     from napari_cathode.cli.cmd_train import parse_classes
     from napari_cathode.core.project import Project, ReviewStatus
     from napari_cathode.core.volumes import open_volume
+    from napari_cathode.jobs.training_runs import check_start_model, set_project_start
     from napari_cathode.jobs.volume_files import read_labels
 
     classes = parse_classes(args.classes)
+    init_model = _default_init_model(args.init_model, classes)
+    check_start_model(init_model, classes)  # refuse a bad choice before copying anything
     volume = open_volume(args.image)
     truth = (
         read_labels(args.labels, classes=classes, shape=volume.data.shape) if args.labels else None
@@ -69,9 +84,28 @@ def run(args) -> int:
     truth_slices = project.truth_slices()
     if len(truth_slices):
         project.set_review(truth_slices, ReviewStatus.REVIEWED, round=project.next_round_index())
+    start = set_project_start(project.path, init_model)
     print(
         f"created {project.path}: shape {project.shape}, classes "
         + ", ".join(f"{c.id}={c.name}" for c in project.classes)
-        + f", {len(truth_slices)} slices with ground truth"
+        + f", {len(truth_slices)} slices with ground truth; first round starts from "
+        + {"starter": "the NMC nano-CT starter model", "none": "scratch"}.get(
+            start["choice"], str(start["source"])
+        )
     )
     return 0
+
+
+def _default_init_model(choice: str | None, classes) -> str:
+    """``--init-model`` as given, else ``starter`` when the classes fit it, else ``none``."""
+    if choice is not None:
+        return choice
+    from napari_cathode.core.errors import ModelError
+    from napari_cathode.ml.checkpoint import read_model_json
+    from napari_cathode.ml.starter import SCRATCH, STARTER, starter_model_dir
+
+    try:
+        starter_classes = read_model_json(starter_model_dir())["config"]["classes"]
+    except ModelError:
+        return SCRATCH
+    return STARTER if len(starter_classes) == len(classes) else SCRATCH

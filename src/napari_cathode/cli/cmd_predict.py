@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   napari-cathode predict sample.cathode                      # latest round, every slice
   napari-cathode predict sample.cathode --slices 10-20,42 --tta
   napari-cathode predict sample.cathode --model nmc-model    # a model from elsewhere
+  napari-cathode predict big.cathode --scheduler tcp://head-node:8786   # on a dask cluster
 """
 
 
@@ -45,6 +46,13 @@ def register(sub) -> None:
     p.add_argument("--slices", help="slices to predict, e.g. 0,4-9 (default: all)")
     p.add_argument("--tta", action="store_true", help="average over flipped copies (slower)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the blocks on a dask.distributed cluster: scheduler address "
+        "(tcp://host:8786) or scheduler file (*.json); the project folder must be on a file "
+        "system every worker sees (default: this process)",
+    )
     p.set_defaults(func=run)
 
 
@@ -69,6 +77,7 @@ def run(args) -> int:
             device=args.device,
             options=PredictionOptions(tta=args.tta),
             progress=progress,
+            scheduler=args.scheduler,
         )
     most = sorted(result.slice_uncertainty.items(), key=lambda item: -item[1])[:5]
     print(

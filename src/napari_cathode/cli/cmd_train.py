@@ -14,6 +14,7 @@ from napari_cathode.core.errors import CathodeError, ModelError, VolumeError
 
 EXAMPLES = """examples:
   napari-cathode train sample.cathode                 # next round, warm from the latest
+  napari-cathode train sample.cathode --init-model none   # this round from scratch
   napari-cathode train --image A.tif --labels A_labels.tif \\
       --image B.tif --labels B_labels.tif --out nmc-model --steps 1500
   napari-cathode train --image C.tif --labels C_labels.tif --out tuned --init-model nmc-model
@@ -55,8 +56,12 @@ def classes_for(args):
         return parse_classes(getattr(args, "classes", None))
     from napari_cathode.core.classes import SegmentationClass
     from napari_cathode.ml.checkpoint import read_model_json
+    from napari_cathode.ml.starter import resolve_init_model
 
-    document = read_model_json(args.init_model)
+    folder = resolve_init_model(args.init_model)
+    if folder is None:
+        return parse_classes(None)
+    document = read_model_json(folder)
     return tuple(SegmentationClass.from_json(c) for c in document["config"]["classes"])
 
 
@@ -171,8 +176,14 @@ def register(sub) -> None:
     p.add_argument(
         "--out", help="model folder to write (replaced atomically when training finishes)"
     )
-    p.add_argument("--init-model", help="model folder to start from (warm start / fine-tuning)")
-    p.add_argument("--from-scratch", action="store_true", help="project: do not warm start")
+    p.add_argument(
+        "--init-model",
+        metavar="starter|none|PATH",
+        help="start from the shipped NMC nano-CT model (starter), from scratch (none) or a "
+        "model folder (default: files from scratch; a project from its latest round, else "
+        "from the starting model chosen by new)",
+    )
+    p.add_argument("--from-scratch", action="store_true", help="same as --init-model none")
     add_model_options(p)
     p.set_defaults(func=run)
 

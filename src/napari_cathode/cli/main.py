@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "evaluate",
     "simulate",
     "analyze",
+    "export",
 )
 
 log = logging.getLogger("napari_cathode")

@@ -31,6 +31,7 @@ from napari_cathode.core.project_create import (
     check_voxel_size,
     is_project,
 )
+from napari_cathode.core.pyramid import build_pyramid, pyramid_levels
 from napari_cathode.core.review import ProjectReview, ReviewState, ReviewStatus
 from napari_cathode.core.rounds import ProjectRounds, RoundRecord
 from napari_cathode.core.volume_copy import check_label_values
@@ -71,6 +72,8 @@ class Project(ProjectReview, ProjectRounds):
         The file the image came from: path, size, mtime, sha256.
     image, truth, proposal, uncertainty : zarr.Array
         The volume and the uint8 label arrays; writes to them go straight to disk.
+    image_levels : list of zarr.Array
+        ``image`` then its 2x-downsampled display levels (big volumes only), for napari.
     read_only : bool
         True when opened with ``mode="r"`` or the folder is not writable.
     """
@@ -103,6 +106,20 @@ class Project(ProjectReview, ProjectRounds):
                     f"says {self.shape}: the project is damaged"
                 )
         self._review = ReviewState(group, self.shape[0])
+        self._group = group
+
+    @property
+    def image_levels(self) -> list[zarr.Array]:
+        """The image then its display pyramid levels, finest first (just the image if small)."""
+        return pyramid_levels(self._group)
+
+    def build_pyramid(self) -> int:
+        """(Re)build the image's display pyramid blockwise; returns the number of levels added.
+
+        Projects of big volumes get one at creation; this adds one to an older project.
+        """
+        with self._writing("the image pyramid"):
+            return len(build_pyramid(self._group))
 
     @classmethod
     def create(
@@ -171,7 +188,9 @@ class Project(ProjectReview, ProjectRounds):
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, mode: str = "r+") -> Project:
+    def open(
+        cls, path: str | os.PathLike, *, mode: str = "r+", remove_temporaries: bool = True
+    ) -> Project:
         """Open an existing project.
 
         Parameters
@@ -180,6 +199,10 @@ class Project(ProjectReview, ProjectRounds):
             The project folder.
         mode : {"r+", "r"}
             ``"r"`` opens read-only: every write raises :class:`ProjectError`.
+        remove_temporaries : bool
+            Delete temporary files left by killed writers (judged by process id, so on this
+            host only). Worker processes of a cluster pass False: other hosts write into the
+            same folder, and scanning every chunk folder per task would be slow.
 
         Raises
         ------
@@ -206,7 +229,7 @@ class Project(ProjectReview, ProjectRounds):
         except (FileNotFoundError, ValueError, OSError) as error:
             raise ProjectError(f"{path} is not a readable zarr v3 group ({error})") from error
         project = cls(path, metadata, group, read_only=read_only, read_only_reason=reason)
-        if not read_only:
+        if not read_only and remove_temporaries:
             for folder in ("labels", "review", _rounds.ROUNDS_FOLDER):
                 if (path / folder).is_dir():
                     remove_stale_temporaries(path / folder)

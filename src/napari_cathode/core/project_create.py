@@ -26,6 +26,7 @@ from napari_cathode.core.atomic import (
 )
 from napari_cathode.core.classes import SegmentationClass, validate_classes
 from napari_cathode.core.errors import CathodeError, ProjectError, VolumeError
+from napari_cathode.core.pyramid import build_pyramid, needs_pyramid
 from napari_cathode.core.review import create_review_arrays
 from napari_cathode.core.rounds import ROUNDS_FOLDER
 from napari_cathode.core.volume_copy import check_volume, copy_image, copy_labels, n_blocks
@@ -142,6 +143,8 @@ def build_project(
             )
         create_review_arrays(group, shape[0])
         display_range = copy_image(image, image_array, progress=progress, total=total)
+        if needs_pyramid(shape):  # display levels for napari, read from the copy just made
+            build_pyramid(group)
         if truth is not None:
             copy_labels(
                 truth,

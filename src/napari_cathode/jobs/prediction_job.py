@@ -108,6 +108,7 @@ def predict_project(
     device: str = "auto",
     options: PredictionOptions | None = None,
     progress: Callable[[int, int], None] | None = None,
+    scheduler=None,
 ) -> PredictionResult:
     """Write ``labels/proposal`` and ``labels/uncertainty`` of a project block by block.
 
@@ -122,6 +123,9 @@ def predict_project(
     device : {"auto", "cpu", "cuda"}
     options : PredictionOptions
     progress : callable(done, total), optional
+    scheduler : str or distributed.Client, optional
+        Run the blocks on a dask.distributed cluster (address or scheduler file, see
+        :func:`napari_cathode.jobs.distributed.cluster_client`); default: in this process.
 
     Returns
     -------
@@ -143,13 +147,26 @@ def predict_project(
     started = time.perf_counter()
     predictor = make_predictor(loaded, project.image, device=device, options=options)
     # The zarr arrays write straight to disk, block by block (never the whole volume).
-    scores = predictor.predict(
-        project.image,
-        proposal=project.proposal,
-        uncertainty=project.uncertainty,
-        slices=slices,
-        progress=progress,
-    )
+    if scheduler is None:
+        scores = predictor.predict(
+            project.image,
+            proposal=project.proposal,
+            uncertainty=project.uncertainty,
+            slices=slices,
+            progress=progress,
+        )
+    else:
+        from napari_cathode.jobs.distributed import predict_on_cluster
+
+        scores = predict_on_cluster(
+            project,
+            predictor,
+            model_dir,
+            scheduler=scheduler,
+            slices=slices,
+            device=device,
+            progress=progress,
+        )
     predicted = np.array(sorted(scores), dtype=int)
     if predicted.size:
         project.set_slice_uncertainty(predicted, [scores[int(z)] for z in predicted])

@@ -2,6 +2,12 @@
 
 Both publish atomically: the model appears complete when the run is done, and a cancelled or
 failed run leaves the previous model (or round) as it was.
+
+A project's first round starts from the project's *starting model*, chosen when the project is
+made (``new --init-model starter|none|PATH``, default the shipped starter model): the chosen
+model folder is copied into ``PROJECT/start_model/`` (so the project stays reproducible when
+the package or the path changes) and the choice is recorded in ``PROJECT/start_model.json``.
+Later rounds start from the previous round. Every round's model.json records its ``start``.
 """
 
 from __future__ import annotations
@@ -17,18 +23,27 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_cathode.core.atomic import atomic_write_json, fsync_tree, temporary_sibling
 from napari_cathode.core.errors import ModelError
-from napari_cathode.ml.checkpoint import MODEL_JSON
+from napari_cathode.ml.checkpoint import MODEL_JSON, read_model_json
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, TrainingEvent
+from napari_cathode.ml.starter import SCRATCH, describe_choice, resolve_init_model
 from napari_cathode.ml.training import TrainingVolume, train
 
 log = logging.getLogger(__name__)
 
+#: Inside a project folder: the copied starting model and the record of the choice.
+START_MODEL_DIR = "start_model"
+START_RECORD = "start_model.json"
+
 
 @dataclass(frozen=True)
 class FileTrainingRequest:
-    """Fully supervised training from ``--image`` / ``--labels`` files into ``out_dir``."""
+    """Fully supervised training from ``--image`` / ``--labels`` files into ``out_dir``.
+
+    ``init_model``: a model folder, ``"starter"`` or ``None``/``"none"`` (from scratch).
+    """
 
     images: tuple[str, ...]
     labels: tuple[str, ...]
@@ -39,7 +54,12 @@ class FileTrainingRequest:
 
 @dataclass(frozen=True)
 class ProjectTrainingRequest:
-    """One round on a project's ground truth, warm from its latest round (or ``init_model``)."""
+    """One round on a project's ground truth.
+
+    Starts from ``init_model`` if given (a folder, ``"starter"`` or ``"none"``), else from the
+    latest round, else from the project's starting model (see the module docstring);
+    ``from_scratch`` overrides all of them.
+    """
 
     project: str
     config: ModelConfig | None = None
@@ -74,12 +94,17 @@ def _train_files(request: FileTrainingRequest, cancel) -> Iterator[TrainingEvent
 
     out_dir = Path(request.out_dir).expanduser().absolute()
     _check_out_dir(out_dir)
+    init_model = resolve_init_model(request.init_model)
     pairs = read_pairs(request.images, request.labels, classes=request.config.classes)
     volumes = [TrainingVolume(p.image, p.truth, p.name) for p in pairs]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.training-", dir=out_dir.parent))
     metadata = {
-        "sources": [{"image": str(p.image_path), "labels": str(p.labels_path)} for p in pairs]
+        "sources": [{"image": str(p.image_path), "labels": str(p.labels_path)} for p in pairs],
+        "start": {
+            "choice": describe_choice(request.init_model),
+            "model": None if init_model is None else str(init_model),
+        },
     }
     try:
         done = None
@@ -87,7 +112,7 @@ def _train_files(request: FileTrainingRequest, cancel) -> Iterator[TrainingEvent
             volumes,
             config=request.config,
             out_dir=work,
-            init_model=request.init_model,
+            init_model=init_model,
             cancel=cancel,
             metadata=metadata,
         ):
@@ -115,14 +140,102 @@ def _replace_folder(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def check_start_model(choice: str | Path | None, classes) -> Path | None:
+    """The model folder of ``choice`` (None = from scratch), checked to fit ``classes``.
+
+    Raises
+    ------
+    ModelError
+        If the model is missing or predicts a different number of classes.
+    """
+    folder = resolve_init_model(choice)
+    if folder is not None:
+        found = len(read_model_json(folder)["config"]["classes"])
+        if found != len(classes):
+            raise ModelError(
+                f"the starting model {folder} predicts {found} classes but the project has "
+                f"{len(classes)}; use --init-model none (from scratch) or a model with "
+                f"{len(classes)} classes"
+            )
+    return folder
+
+
+def set_project_start(project_path: str | Path, choice: str | Path | None) -> dict:
+    """Record a project's starting model: copy the folder in and write the choice.
+
+    Parameters
+    ----------
+    project_path : path
+        The project folder.
+    choice : {"starter", "none"} or path
+        ``starter`` = the shipped NMC nano-CT model, ``none`` = from scratch, or a model folder.
+
+    Returns
+    -------
+    dict
+        The record written to ``PROJECT/start_model.json``.
+
+    Raises
+    ------
+    ModelError
+        If the model cannot be found or predicts a different number of classes.
+    """
+    from napari_cathode.core.project import Project
+
+    project = Project.open(project_path)
+    folder = check_start_model(choice, project.classes)
+    record = {"choice": describe_choice(choice), "source": None, "model": None}
+    target = project.path / START_MODEL_DIR
+    if folder is not None:
+        tmp = temporary_sibling(target)
+        shutil.copytree(folder, tmp)
+        fsync_tree(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+        record.update(source=str(folder), model=START_MODEL_DIR)
+    elif target.exists():
+        shutil.rmtree(target)
+    atomic_write_json(project.path / START_RECORD, record)
+    return record
+
+
+def project_start(project_path: str | Path) -> dict:
+    """The starting-model record of a project (``choice`` ``none`` when it has none)."""
+    path = Path(project_path) / START_RECORD
+    if not path.is_file():
+        return {"choice": SCRATCH, "source": None, "model": None}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path} cannot be read ({exc}); run new again or delete it") from exc
+
+
+def _project_start(project, request: ProjectTrainingRequest) -> tuple[str | None, dict]:
+    """The model a round starts from and the ``start`` record for its model.json."""
+    if request.from_scratch:
+        return None, {"choice": SCRATCH, "model": None}
+    if request.init_model is not None:
+        folder = resolve_init_model(request.init_model)
+        return (
+            None if folder is None else str(folder),
+            {"choice": describe_choice(request.init_model), "model": folder and str(folder)},
+        )
+    latest = project.latest_round()
+    if latest is not None:
+        return str(latest.path), {"choice": "previous round", "model": str(latest.path)}
+    record = project_start(project.path)
+    if record.get("model"):
+        folder = project.path / record["model"]
+        return str(folder), {"choice": record["choice"], "model": str(folder)}
+    return None, {"choice": SCRATCH, "model": None}
+
+
 def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[TrainingEvent]:
     from napari_cathode.core.project import Project
 
     project = Project.open(request.project)
-    latest = project.latest_round()
-    init_model = request.init_model
-    if init_model is None and latest is not None and not request.from_scratch:
-        init_model = str(latest.path)
+    init_model, start = _project_start(project, request)
     config = request.config or ModelConfig()
     config = config.replace(classes=project.classes)
     slices = tuple(int(z) for z in project.truth_slices())
@@ -140,6 +253,7 @@ def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[Training
         "correction_effort": int(effort[this_round].sum()),
         "reviewed_slices": [int(z) for z in this_round],
         "truth_slices": list(slices),
+        "start": start,
     }
     volume = TrainingVolume(project.image, project.truth, project.name, slices=slices)
     done = None

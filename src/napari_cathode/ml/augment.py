@@ -31,12 +31,16 @@ class Augmenter:
         plane = (dims - 2, dims - 1)
         if config.patch_size[plane[0]] == config.patch_size[plane[1]]:
             transforms.append(RandRotate90d(keys, prob=0.5, max_k=3, spatial_axes=plane))
-        transforms += [
-            RandScaleIntensityd("image", factors=0.15, prob=0.5),
-            RandShiftIntensityd("image", offsets=0.1, prob=0.5),
-            RandAdjustContrastd("image", gamma=(0.7, 1.5), prob=0.3),
-            RandGaussianNoised("image", std=0.03, prob=0.3),
-        ]
+        jitter = config.intensity_jitter
+        if jitter > 0:
+            transforms += [
+                RandScaleIntensityd("image", factors=0.15 * jitter, prob=0.5),
+                RandShiftIntensityd("image", offsets=0.1 * jitter, prob=0.5),
+                RandAdjustContrastd(
+                    "image", gamma=(0.7 ** min(jitter, 2.0), 1.5 ** min(jitter, 2.0)), prob=0.3
+                ),
+                RandGaussianNoised("image", std=0.03 * jitter, prob=0.3),
+            ]
         self.transform = Compose(transforms).set_random_state(seed=seed)
 
     def __call__(self, images: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass, validate_classes
 from napari_cathode.core.errors import ModelError
+from napari_cathode.ml.features import FEATURE_SETS, channels_per_plane
 
 ARCHITECTURES = ("unet", "basic_unet")
 NORMALIZATIONS = ("percentile", "none")
@@ -33,6 +34,12 @@ class ModelConfig:
     context_slices : int
         Odd number of neighbouring slices given to a 2D model as input channels (2.5D).
         1 = the slice alone; use 3 or 5 only when the volume's slices are contiguous.
+    input_features : {"raw", "multiscale", "multiscale_texture"}
+        2D models: ``raw`` feeds the normalised slices only; ``multiscale`` adds Gaussian
+        intensity and edge images at sigmas ``feature_sigmas`` as input channels (see
+        :mod:`napari_cathode.ml.features`); ``multiscale_texture`` also Hessian eigenvalues.
+    feature_sigmas : (float, float)
+        Smallest and largest sigma (pixels) of the multi-scale features.
     channels : tuple of int
         Feature channels per level; ``len(channels) - 1`` downsamplings by 2.
     residual_units : int
@@ -45,6 +52,9 @@ class ModelConfig:
         Steps between validations (and best-checkpoint decisions).
     augmentation : bool
         Random flips, 90° rotations, intensity scale/shift, gamma and noise.
+    intensity_jitter : float
+        Strength of the intensity augmentation (1 = scale ±15 %, shift ±0.1, gamma 0.7–1.5
+        in normalised units); larger values mimic larger differences between acquisitions.
     normalization : {"percentile", "none"}
         ``percentile`` maps each volume's ``percentiles`` to 0..1 (robust to 8/16-bit/float).
     percentiles : tuple of float
@@ -61,6 +71,8 @@ class ModelConfig:
     architecture: str = "unet"
     spatial_dims: int = 2
     context_slices: int = 1
+    input_features: str = "raw"
+    feature_sigmas: tuple[float, float] = (1.0, 16.0)
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     residual_units: int = 1
     patch_size: tuple[int, ...] = (128, 128)
@@ -69,6 +81,7 @@ class ModelConfig:
     steps: int = 300
     validate_every: int = 50
     augmentation: bool = True
+    intensity_jitter: float = 1.0
     normalization: str = "percentile"
     percentiles: tuple[float, float] = (0.5, 99.5)
     device: str = "auto"
@@ -82,6 +95,7 @@ class ModelConfig:
         set_(self, "channels", tuple(int(c) for c in self.channels))
         set_(self, "patch_size", tuple(int(p) for p in self.patch_size))
         set_(self, "percentiles", tuple(float(p) for p in self.percentiles))
+        set_(self, "feature_sigmas", tuple(float(s) for s in self.feature_sigmas))
         if not self.classes:
             raise ModelError("a model needs at least one class")
         if self.architecture not in ARCHITECTURES:
@@ -92,6 +106,13 @@ class ModelConfig:
             raise ModelError(f"context_slices must be odd and >= 1, got {self.context_slices}")
         if self.spatial_dims == 3 and self.context_slices != 1:
             raise ModelError("context_slices applies to 2D models only; use 1 with spatial_dims=3")
+        if self.input_features not in FEATURE_SETS:
+            raise ModelError(f"input_features {self.input_features!r} is not one of {FEATURE_SETS}")
+        if self.spatial_dims == 3 and self.input_features != "raw":
+            raise ModelError("input_features applies to 2D models only; use 'raw' for 3D")
+        sigmas = self.feature_sigmas
+        if len(sigmas) != 2 or not 0 < sigmas[0] <= sigmas[1]:
+            raise ModelError(f"feature_sigmas {sigmas} must be two values 0 < low <= high")
         if len(self.patch_size) != self.spatial_dims:
             raise ModelError(
                 f"patch_size {self.patch_size} needs {self.spatial_dims} values for a "
@@ -109,6 +130,8 @@ class ModelConfig:
         for name in ("batch_size", "steps", "validate_every"):
             if int(getattr(self, name)) < 1:
                 raise ModelError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0 <= self.intensity_jitter <= 5:
+            raise ModelError(f"intensity_jitter must be in 0..5, got {self.intensity_jitter!r}")
         if not self.learning_rate > 0:
             raise ModelError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.normalization not in NORMALIZATIONS:
@@ -128,8 +151,8 @@ class ModelConfig:
 
     @property
     def in_channels(self) -> int:
-        """Input channels of the network (the context slices of a 2D model)."""
-        return self.context_slices
+        """Input channels of the network: each context slice with its features (2D)."""
+        return self.context_slices * channels_per_plane(self.input_features, self.feature_sigmas)
 
     def replace(self, **changes: Any) -> ModelConfig:
         """Return a validated copy with some fields changed."""
@@ -167,7 +190,7 @@ class ModelConfig:
             )
         if "classes" in data:
             data["classes"] = tuple(SegmentationClass.from_json(c) for c in data["classes"])
-        for key in ("channels", "patch_size", "percentiles"):
+        for key in ("channels", "patch_size", "percentiles", "feature_sigmas"):
             if key in data:
                 data[key] = tuple(data[key])
         try:

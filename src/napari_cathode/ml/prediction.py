@@ -20,6 +20,7 @@ from monai.inferers import SlidingWindowInferer
 
 from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.config import ModelConfig
+from napari_cathode.ml.features import plane_features
 from napari_cathode.ml.normalization import Normalization
 from napari_cathode.ml.sampling import context_indices
 
@@ -133,10 +134,23 @@ class Predictor:
             half = self.config.context_slices // 2
             lo, hi = max(0, z0 - half), min(depth, z1 + half)
             slab = self.normalization.apply(np.asarray(image[lo:hi, ys, xs]))
+            # (planes, F, ny, nx): each plane with its features, computed once per plane.
+            slab = np.stack(
+                [
+                    plane_features(
+                        plane[None],
+                        feature_set=self.config.input_features,
+                        sigmas=self.config.feature_sigmas,
+                    )
+                    for plane in slab
+                ]
+            )
             idx = np.stack(
                 [context_indices(z, depth, self.config.context_slices) - lo for z in range(z0, z1)]
             )
-            inputs = torch.from_numpy(slab[idx]).to(self.device)  # (nz, C, ny, nx)
+            inputs = slab[idx]  # (nz, C, F, ny, nx)
+            inputs = inputs.reshape(inputs.shape[0], -1, *inputs.shape[3:])
+            inputs = torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device)
             probs = self._forward(inputs)  # (nz, K, ny, nx)
             return probs.movedim(1, 0)
         halo = self.config.patch_size[0] // 2
@@ -185,7 +199,9 @@ class Predictor:
                     slice(oy, oy + probs.shape[2]),
                     slice(ox, ox + probs.shape[3]),
                 )
-                labels[window] = class_ids[probs.argmax(dim=0)].to(torch.uint8).cpu().numpy()
+                # max(dim=0).indices == argmax(dim=0) (first maximum on ties), ~5x faster on CPU
+                best = probs.max(dim=0).indices
+                labels[window] = class_ids[best].to(torch.uint8).cpu().numpy()
                 tile_entropy = torch.special.entr(probs).sum(dim=0) / log_k
                 entropy[window] = tile_entropy.clamp_(0.0, 1.0).cpu().numpy()
         return labels, entropy
@@ -219,7 +235,28 @@ class Predictor:
         dict
             Per-slice uncertainty score: mean normalised entropy (0..1) of each predicted slice.
         """
-        depth, size_y, size_x = image.shape
+        blocks = self.plan_blocks(image.shape, slices)
+        total = sum(z1 - z0 for z0, z1 in blocks)
+        scores: dict[int, float] = {}
+        done = 0
+        for z0, z1 in blocks:
+            scores.update(
+                self.predict_block(image, z0, z1, proposal=proposal, uncertainty=uncertainty)
+            )
+            done += z1 - z0
+            if progress is not None:
+                progress(done, total)
+        return scores
+
+    def plan_blocks(
+        self, shape: tuple[int, ...], slices: Iterable[int] | None = None
+    ) -> list[tuple[int, int]]:
+        """The ``[z0, z1)`` blocks of whole slices that :meth:`predict` runs, in order.
+
+        Each block is predicted on its own (:meth:`predict_block`), so any scheduler that runs
+        these blocks (a local loop, or dask.distributed workers) writes the same voxels.
+        """
+        depth, size_y, size_x = (int(n) for n in shape)
         wanted = sorted({int(z) for z in (range(depth) if slices is None else slices)})
         if wanted and (wanted[0] < 0 or wanted[-1] >= depth):
             raise ModelError(
@@ -230,20 +267,18 @@ class Predictor:
         )
         if self.config.spatial_dims == 3:
             block_depth = max(block_depth, self.config.patch_size[0])
-        scores: dict[int, float] = {}
-        done = 0
-        for z0, z1 in _blocks(wanted, block_depth):
-            labels, entropy = self.predict_slab(image, z0, z1)
-            proposal[z0:z1] = labels
-            if uncertainty is not None:
-                uncertainty[z0:z1] = np.round(entropy * 255).astype(np.uint8)
-            for i, z in enumerate(range(z0, z1)):
-                scores[z] = float(entropy[i].mean())
-            done += z1 - z0
-            if progress is not None:
-                progress(done, len(wanted))
-            log.debug("predicted slices %d..%d", z0, z1 - 1)
-        return scores
+        return _blocks(wanted, block_depth)
+
+    def predict_block(
+        self, image, z0: int, z1: int, *, proposal, uncertainty=None
+    ) -> dict[int, float]:
+        """Predict slices ``z0..z1-1`` into ``proposal`` / ``uncertainty``; per-slice scores."""
+        labels, entropy = self.predict_slab(image, z0, z1)
+        proposal[z0:z1] = labels
+        if uncertainty is not None:
+            uncertainty[z0:z1] = np.round(entropy * 255).astype(np.uint8)
+        log.debug("predicted slices %d..%d", z0, z1 - 1)
+        return {z: float(entropy[i].mean()) for i, z in enumerate(range(z0, z1))}
 
 
 def _blocks(slices: list[int], block_depth: int) -> list[tuple[int, int]]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.config import ModelConfig
+from napari_cathode.ml.features import plane_features
 from napari_cathode.ml.normalization import Normalization
 
 #: Patch-centre candidates kept per class and region (a random subset beyond this).
@@ -72,9 +73,14 @@ def extract_regions(
         for z in slices:
             idx = context_indices(int(z), depth, config.context_slices)
             planes = np.stack([np.asarray(image[int(i)]) for i in idx])
+            inputs = plane_features(
+                normalization.apply(planes),
+                feature_set=config.input_features,
+                sigmas=config.feature_sigmas,
+            )
             regions.append(
                 TrainingRegion(
-                    normalization.apply(planes),
+                    inputs,
                     np.asarray(truth[int(z)], dtype=np.uint8),
                     source,
                     int(z),

@@ -55,6 +55,7 @@ TRAINING_FIELDS = (
     "steps",
     "validate_every",
     "augmentation",
+    "intensity_jitter",
     "device",
     "mixed_precision",
     "seed",

@@ -1,0 +1,218 @@
+"""The "Export" dock: labels to OME-Zarr and TIFF, a round's model to a folder, rounds to CSV.
+
+Thin: every export is a function of :mod:`napari_cathode.core.export` or
+:mod:`napari_cathode.core.round_table`; the label exports run in a worker thread, since they
+read the whole volume block by block. The labels are the human's truth where labelled, else
+the model's proposal (:func:`~napari_cathode.core.export.merge_labels`), or the truth alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import napari
+from napari.qt.threading import thread_worker
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_cathode._napari.notifications import NO_PROJECT, notify_error, notify_info
+from napari_cathode._napari.session import session_for
+from napari_cathode.core.errors import CathodeError
+from napari_cathode.core.export import export_ome_zarr, export_tiff, merge_labels
+from napari_cathode.core.round_table import copy_model, round_rows, write_round_table_csv
+
+log = logging.getLogger(__name__)
+
+MERGED, TRUTH_ONLY = "truth, else proposal", "truth only"
+
+
+def _labels(project, which: str):
+    return merge_labels(project.truth, project.proposal if which == MERGED else None)
+
+
+def _write_ome_zarr(project, path: Path, which: str) -> Path:
+    return export_ome_zarr(
+        path,
+        project.image,
+        _labels(project, which),
+        classes=project.classes,
+        voxel_size=project.voxel_size,
+        unit=project.unit,
+        name="segmentation",
+        overwrite=True,
+    )
+
+
+def _write_tiff(project, path: Path, which: str) -> Path:
+    return export_tiff(
+        path, _labels(project, which), voxel_size=project.voxel_size, unit=project.unit
+    )
+
+
+class ExportDock(QWidget):
+    """Dock widget: export the segmentation, the model and the round table."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.session = session_for(viewer)
+        self.written: list[Path] = []
+        self.last_error = ""
+        self._worker = None
+
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("folder to export into")
+        self.browse = QPushButton("…")
+        self.which = QComboBox()
+        self.which.addItems([MERGED, TRUTH_ONLY])
+        self.round = QComboBox()
+        self.ome_button = QPushButton("Labels → OME-Zarr")
+        self.tiff_button = QPushButton("Labels → TIFF")
+        self.model_button = QPushButton("Model → folder")
+        self.csv_button = QPushButton("Round table → CSV")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.hide()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        row = QHBoxLayout()
+        row.addWidget(self.folder)
+        row.addWidget(self.browse)
+        form.addRow("folder", row)
+        form.addRow("labels", self.which)
+        form.addRow("model of round", self.round)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        for button in (self.ome_button, self.tiff_button, self.model_button, self.csv_button):
+            layout.addWidget(button)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch()
+
+        self.browse.clicked.connect(self._choose_folder)
+        self.ome_button.clicked.connect(lambda: self.export_ome_zarr())
+        self.tiff_button.clicked.connect(lambda: self.export_tiff())
+        self.model_button.clicked.connect(lambda: self.export_model())
+        self.csv_button.clicked.connect(lambda: self.export_round_table())
+        self.session.project_changed.connect(lambda *_: self._on_project())
+        self.session.rounds_changed.connect(self._fill_rounds)
+        self._on_project()
+
+    # ------------------------------------------------------------------ helpers
+    def _on_project(self) -> None:
+        project = self.session.project
+        if project is not None and not self.folder.text():
+            self.folder.setText(str(project.path.parent))
+        self._fill_rounds()
+
+    def _fill_rounds(self) -> None:
+        project = self.session.project
+        self.round.clear()
+        if project is not None:
+            self.round.addItems([str(r.index) for r in reversed(project.rounds())])
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into")
+        if folder:
+            self.folder.setText(folder)
+
+    def _target(self, path, suffix: str) -> Path | None:
+        project = self.session.project
+        if project is None:
+            self.last_error = notify_error(NO_PROJECT)
+            return None
+        if path is not None:
+            return Path(path)
+        folder = Path(self.folder.text().strip() or project.path.parent).expanduser()
+        return folder / f"{project.name}{suffix}"
+
+    def _done(self, path: Path) -> None:
+        self.written.append(Path(path))
+        self.status.setText(f"written: {path}")
+        notify_info(f"exported {path}")
+
+    def _fail(self, error, doing: str) -> None:
+        self.last_error = notify_error(error, doing=doing)
+
+    def _run(self, function, path: Path, doing: str) -> bool:
+        if self._worker is not None:
+            notify_info("an export is running; wait for it to finish")
+            return False
+        worker = thread_worker(function, start_thread=False, ignore_errors=True)(
+            self.session.project, path, self.which.currentText()
+        )
+        worker.returned.connect(self._done)
+        worker.errored.connect(lambda error: self._fail(error, doing))
+        worker.finished.connect(self._worker_done)
+        self._worker = worker
+        self.progress.show()
+        self.status.setText(f"{doing} …")
+        worker.start()
+        return True
+
+    def _worker_done(self) -> None:
+        self._worker = None
+        self.progress.hide()
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    # ------------------------------------------------------------------ exports
+    def export_ome_zarr(self, path=None) -> bool:
+        """Write image + labels (with class names and colours) as OME-Zarr, in the background."""
+        target = self._target(path, ".ome.zarr")
+        return target is not None and self._run(_write_ome_zarr, target, "OME-Zarr export")
+
+    def export_tiff(self, path=None) -> bool:
+        """Write the labels as an ImageJ TIFF stack, in the background."""
+        target = self._target(path, "_labels.tif")
+        return target is not None and self._run(_write_tiff, target, "TIFF export")
+
+    def export_model(self, path=None, *, round_index: int | None = None) -> Path | None:
+        """Copy a round's model folder (default: the one chosen, else the latest) for reuse."""
+        project = self.session.project
+        if project is None:
+            self._fail(NO_PROJECT, "model export")
+            return None
+        if round_index is None:
+            text = self.round.currentText()
+            latest = project.latest_round()
+            round_index = int(text) if text else (latest.index if latest else None)
+        if round_index is None:
+            self._fail("the project has no trained round yet: train one first", "model export")
+            return None
+        target = self._target(path, f"_round{round_index:04d}.model")
+        try:
+            copied = copy_model(project.round_dir(round_index), target)
+        except CathodeError as error:
+            self._fail(error, "model export")
+            return None
+        self._done(copied)
+        return copied
+
+    def export_round_table(self, path=None) -> Path | None:
+        """Write the round table as CSV (one row per round)."""
+        target = self._target(path, "_rounds.csv")
+        if target is None:
+            return None
+        try:
+            written = write_round_table_csv(round_rows(self.session.project), target)
+        except CathodeError as error:
+            self._fail(error, "round table export")
+            return None
+        self._done(written)
+        return written

@@ -1,0 +1,137 @@
+"""Proposals in the background: :func:`~napari_cathode.jobs.prediction_job.predict_project` in a
+worker thread, with progress and cancel between blocks, one run at a time per viewer.
+
+Used by the review dock (predict a slice, a range, the volume) and by the train dock (refresh
+the unreviewed slices when a round ends). The Qt loop only receives signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from napari.qt.threading import thread_worker
+from qtpy.QtCore import QObject, Signal
+
+from napari_cathode.core.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+class PredictionCancelled(Exception):
+    """Raised from the progress callback to stop a prediction between blocks."""
+
+
+def _predict(project_path: str, slices, model, device: str, cancel: threading.Event, report):
+    # imported here: torch loads in the worker thread, never in a Qt callback
+    from napari_cathode.core.project import Project
+    from napari_cathode.jobs.prediction_job import predict_project
+
+    project = Project.open(project_path)
+    if model is None and project.latest_round() is None:
+        model = _model_before_first_round(project)
+
+    def progress(done: int, total: int) -> None:
+        report.emit(done, total)
+        if cancel.is_set():
+            raise PredictionCancelled
+
+    return predict_project(project, model=model, slices=slices, device=device, progress=progress)
+
+
+def _model_before_first_round(project) -> str:
+    """Before any round: the project's starting model, else the shipped starter model."""
+    try:
+        from napari_cathode.jobs.training_runs import START_MODEL_DIR, project_start
+
+        record = project_start(project.path)
+        if record.get("model"):
+            return str(project.path / START_MODEL_DIR)
+    except (ImportError, ModelError) as error:
+        log.debug("no project starting model: %s", error)
+    try:
+        from napari_cathode.ml.starter import starter_model_dir
+
+        return str(starter_model_dir())
+    except (ImportError, ModelError) as error:
+        raise no_model_error(project) from error
+
+
+class PredictionRunner(QObject):
+    """Runs one prediction at a time and reports it with Qt signals.
+
+    Signals
+    -------
+    progress(done, total)
+        Slices predicted so far (emitted from the worker thread, delivered on the Qt thread).
+    finished(result)
+        The :class:`~napari_cathode.jobs.prediction_job.PredictionResult`.
+    cancelled()
+        Stopped by :meth:`cancel`; slices predicted before the stop keep their proposals.
+    failed(error)
+        The exception, for a notification.
+    """
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    cancelled = Signal()
+    failed = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._worker = None
+        self._cancel = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def start(
+        self,
+        project_path: str | Path,
+        *,
+        slices: Sequence[int] | None = None,
+        model: str | Path | None = None,
+        device: str = "auto",
+    ) -> bool:
+        """Start predicting ``slices`` (default all); False when a prediction already runs."""
+        if self._worker is not None:
+            return False
+        self._cancel = threading.Event()
+        worker = thread_worker(_predict, start_thread=False, ignore_errors=True)(
+            str(project_path),
+            None if slices is None else [int(z) for z in slices],
+            None if model is None else str(model),
+            device,
+            self._cancel,
+            self.progress,
+        )
+        worker.returned.connect(self.finished.emit)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        worker.start()
+        return True
+
+    def cancel(self) -> None:
+        """Stop after the block being predicted (never blocks the caller)."""
+        self._cancel.set()
+
+    def _on_error(self, error: BaseException) -> None:
+        if isinstance(error, PredictionCancelled):
+            self.cancelled.emit()
+        else:
+            self.failed.emit(error)
+
+    def _on_finished(self) -> None:
+        self._worker = None
+
+
+def no_model_error(project) -> ModelError:
+    """The error shown when there is nothing to predict with yet."""
+    return ModelError(
+        f"{project.path} has no trained round yet: paint or accept truth on a slice, mark it "
+        "reviewed and train a first round, or choose a model folder to predict with"
+    )

@@ -1,0 +1,365 @@
+"""The "Project & classes" dock: new project from a layer or a file, open one, classes, voxel size.
+
+Thin: the project is copied by :meth:`Project.create` in a worker thread (block by block, with
+progress); the dock only reads its fields and shows the result. Opening a project (here, by
+File ▸ Open or by dropping the folder on napari) restores every layer through
+:class:`~napari_cathode._napari.session.ProjectSession`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import napari
+from napari.qt.threading import thread_worker
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_cathode._napari.layers import labels_colormap
+from napari_cathode._napari.notifications import notify_error, notify_info, notify_warning
+from napari_cathode._napari.session import ROLES, session_for
+from napari_cathode.core.classes import SegmentationClass
+from napari_cathode.core.errors import CathodeError, ProjectError
+from napari_cathode.core.project import PROJECT_SUFFIX, Project
+
+log = logging.getLogger(__name__)
+
+NO_TRUTH_LAYER = "(none)"
+_PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0")
+
+
+def _create(path, image, truth, voxel_size, unit, source, progress):
+    return Project.create(
+        path,
+        image,
+        truth=truth,
+        voxel_size=voxel_size,
+        unit=unit,
+        source=source,
+        progress=progress,
+    ).path
+
+
+class ProjectDock(QWidget):
+    """Dock widget: create / open a project, edit its classes and voxel size."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.session = session_for(viewer)
+        self._worker = None
+
+        self.image_layer = QComboBox()
+        self.truth_layer = QComboBox()
+        self.project_path = QLineEdit()
+        self.project_path.setPlaceholderText(f"folder for the new project (…{PROJECT_SUFFIX})")
+        self.voxel = [self._spin() for _ in range(3)]
+        self.unit = QLineEdit("px")
+        self.new_button = QPushButton("New project from layer")
+        self.file_button = QPushButton("New project from file…")
+        self.open_button = QPushButton("Open project…")
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.status = QLabel("no project open")
+        self.status.setWordWrap(True)
+        self.classes_table = QTableWidget(0, 3)
+        self.classes_table.setHorizontalHeaderLabels(["id", "name", "colour"])
+        self.add_class_button = QPushButton("Add class")
+        self.remove_class_button = QPushButton("Remove class")
+        self.apply_classes_button = QPushButton("Apply classes")
+        self.apply_voxel_button = QPushButton("Apply voxel size")
+
+        create = QGroupBox("Project")
+        form = QFormLayout(create)
+        form.addRow("image layer", self.image_layer)
+        form.addRow("initial truth", self.truth_layer)
+        form.addRow("project folder", self.project_path)
+        voxel_row = QHBoxLayout()
+        for spin in self.voxel:
+            voxel_row.addWidget(spin)
+        voxel_row.addWidget(self.unit)
+        form.addRow("voxel size z y x", voxel_row)
+        form.addRow(self.new_button)
+        form.addRow(self.file_button)
+        form.addRow(self.open_button)
+        form.addRow(self.progress)
+        form.addRow(self.status)
+        classes = QGroupBox("Classes")
+        classes_layout = QVBoxLayout(classes)
+        classes_layout.addWidget(self.classes_table)
+        buttons = QHBoxLayout()
+        for button in (self.add_class_button, self.remove_class_button, self.apply_classes_button):
+            buttons.addWidget(button)
+        classes_layout.addLayout(buttons)
+        classes_layout.addWidget(self.apply_voxel_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(create)
+        layout.addWidget(classes)
+        layout.addStretch()
+
+        self.new_button.clicked.connect(lambda: self.create_from_layer())
+        self.file_button.clicked.connect(self._choose_file)
+        self.open_button.clicked.connect(self._choose_project)
+        self.add_class_button.clicked.connect(self.add_class_row)
+        self.remove_class_button.clicked.connect(self.remove_class_row)
+        self.apply_classes_button.clicked.connect(lambda: self.apply_classes())
+        self.apply_voxel_button.clicked.connect(lambda: self.apply_voxel_size())
+        self.image_layer.currentTextChanged.connect(self._suggest_path)
+        for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
+            event.connect(self.reset_choices)
+        self.session.project_changed.connect(self._show_project)
+        self.reset_choices()
+        if self.session.project is not None:
+            self._show_project(self.session.project)
+
+    @staticmethod
+    def _spin() -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setDecimals(4)
+        spin.setRange(1e-4, 1e6)
+        spin.setValue(1.0)
+        return spin
+
+    # ------------------------------------------------------------------ choices
+    def reset_choices(self, *_) -> None:
+        """Refresh the image and truth layer lists (napari calls this when layers change)."""
+        own = {id(layer) for layer in self.session.layers.values()}
+        images = [
+            x.name
+            for x in self.viewer.layers
+            if isinstance(x, napari.layers.Image) and x.ndim in (2, 3) and id(x) not in own
+        ]
+        labels = [
+            x.name
+            for x in self.viewer.layers
+            if isinstance(x, napari.layers.Labels) and id(x) not in own
+        ]
+        for combo, names in ((self.image_layer, images), (self.truth_layer, labels)):
+            current = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems([NO_TRUTH_LAYER, *names] if combo is self.truth_layer else names)
+            if current in names or current == NO_TRUTH_LAYER:
+                combo.setCurrentText(current)
+            combo.blockSignals(False)
+        self._suggest_path(self.image_layer.currentText())
+
+    def _suggest_path(self, name: str) -> None:
+        if name and not self.project_path.text():
+            folder = f"{name.replace(' ', '_')}{PROJECT_SUFFIX}"
+            self.project_path.setText(str(Path.home() / folder))
+            layer = self.viewer.layers[name]
+            for spin, value in zip(self.voxel, tuple(layer.scale)[-3:]):
+                spin.setValue(float(value))
+
+    # ------------------------------------------------------------------ create / open
+    def create_from_layer(
+        self,
+        image_layer: str | None = None,
+        *,
+        truth_layer: str | None = None,
+        path: str | os.PathLike | None = None,
+    ) -> bool:
+        """Create a project from an image layer (and optional labels layer as initial truth).
+
+        The copy runs in a worker thread; the project opens when it is done. Returns False
+        (after a notification) when the inputs are unusable.
+        """
+        image_name = image_layer or self.image_layer.currentText()
+        truth_name = truth_layer or self.truth_layer.currentText()
+        if not image_name or image_name not in self.viewer.layers:
+            notify_warning("add an image layer (File ▸ Open, or a sample) to create a project")
+            return False
+        image = self.viewer.layers[image_name]
+        truth = None
+        if truth_name and truth_name != NO_TRUTH_LAYER:
+            truth = self.viewer.layers[truth_name].data
+            if tuple(truth.shape) != tuple(image.data.shape):
+                notify_error(
+                    f"the labels layer {truth_name!r} has shape {tuple(truth.shape)} but the "
+                    f"image {image_name!r} has {tuple(image.data.shape)}: choose labels drawn on "
+                    "this image, or no initial truth"
+                )
+                return False
+        source = image.source.path
+        return self._start_create(path, image.data, truth, source, hide=image)
+
+    def create_from_file(
+        self, file: str | os.PathLike, *, path: str | os.PathLike | None = None
+    ) -> bool:
+        """Create a project from a volume file or a folder of slices (copied blockwise)."""
+        from napari_cathode.core.volumes import open_volume
+
+        try:
+            volume = open_volume(file)
+        except CathodeError as error:
+            notify_error(error, doing=f"opening {file}")
+            return False
+        if volume.voxel_size:
+            for spin, value in zip(self.voxel, volume.voxel_size):
+                spin.setValue(float(value))
+        if volume.unit:
+            self.unit.setText(str(volume.unit))
+        if path is None and not self.project_path.text():
+            self.project_path.setText(str(Path(file).with_suffix(PROJECT_SUFFIX)))
+        return self._start_create(path, volume.data, None, str(file))
+
+    def _start_create(self, path, image, truth, source, *, hide=None) -> bool:
+        if self._worker is not None:
+            notify_warning("a project is being created; wait for it to finish")
+            return False
+        target = Path(path or self.project_path.text()).expanduser()
+        if not str(path or self.project_path.text()).strip():
+            notify_warning("type a folder for the new project")
+            return False
+        voxel_size = tuple(spin.value() for spin in self.voxel)
+        worker = thread_worker(_create, start_thread=False, ignore_errors=True)(
+            target, image, truth, voxel_size, self.unit.text().strip() or "px", source, None
+        )
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText(f"creating {target} …")
+        worker.returned.connect(lambda folder: self._created(folder, hide))
+        worker.errored.connect(lambda error: notify_error(error, doing="creating the project"))
+        worker.finished.connect(self._worker_done)
+        self._worker = worker
+        worker.start()
+        return True
+
+    def _created(self, folder: Path, hide) -> None:
+        if hide is not None and hide in self.viewer.layers:
+            hide.visible = False  # the project's own image layer replaces it
+        self.open_project(folder)
+
+    def _worker_done(self) -> None:
+        self._worker = None
+        self.progress.hide()
+
+    def open_project(self, path: str | os.PathLike) -> Project | None:
+        """Open a project folder and show its layers; None (after a notification) on failure."""
+        try:
+            project = self.session.open(path)
+        except CathodeError as error:
+            notify_error(error, doing=f"opening {path}")
+            return None
+        if project.read_only:
+            notify_warning(
+                f"{project.path} is not writable: painting and training are off. Copy the "
+                "project to a folder you can write to, or fix its permissions"
+            )
+        return project
+
+    def _choose_file(self) -> None:
+        file, _ = QFileDialog.getOpenFileName(self, "Volume to segment")
+        if file:
+            self.create_from_file(file)
+
+    def _choose_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a napari-cathode project")
+        if folder:
+            self.open_project(folder)
+
+    # ------------------------------------------------------------------ classes and voxel size
+    def _show_project(self, project: Project | None) -> None:
+        self.reset_choices()
+        if project is None:
+            self.status.setText("no project open")
+            return
+        mode = "read-only" if project.read_only else "read/write"
+        rounds = len(project.rounds())
+        self.status.setText(
+            f"{project.name}: {project.shape[0]} × {project.shape[1]} × {project.shape[2]}, "
+            f"{len(project.truth_slices())} truth slices, {rounds} rounds ({mode})"
+        )
+        self.classes_table.setRowCount(0)
+        for c in project.classes:
+            self._add_row(c.id, c.name, c.color)
+        for spin, value in zip(self.voxel, project.voxel_size):
+            spin.setValue(value)
+        self.unit.setText(project.unit)
+
+    def _add_row(self, class_id: int, name: str, color: str) -> None:
+        row = self.classes_table.rowCount()
+        self.classes_table.insertRow(row)
+        for column, value in enumerate((str(class_id), name, color)):
+            self.classes_table.setItem(row, column, QTableWidgetItem(value))
+
+    def add_class_row(self) -> None:
+        """Append an editable row for a new class (applied with "Apply classes")."""
+        ids = [int(c.id) for c in self.table_classes(check=False)]
+        new_id = max(ids, default=0) + 1
+        self._add_row(new_id, f"class {new_id}", _PALETTE[new_id % len(_PALETTE)])
+
+    def remove_class_row(self) -> None:
+        """Remove the selected row (the guard runs on "Apply classes")."""
+        row = self.classes_table.currentRow()
+        if row >= 0:
+            self.classes_table.removeRow(row)
+
+    def table_classes(self, *, check: bool = True) -> tuple[SegmentationClass, ...]:
+        """The classes as typed in the table."""
+        classes = []
+        for row in range(self.classes_table.rowCount()):
+            texts = [
+                (self.classes_table.item(row, col) or QTableWidgetItem("")).text().strip()
+                for col in range(3)
+            ]
+            try:
+                classes.append(SegmentationClass(int(texts[0]), texts[1], texts[2]))
+            except (ValueError, CathodeError) as error:
+                if check:
+                    raise ProjectError(f"classes table row {row + 1}: {error}") from error
+        return tuple(classes)
+
+    def apply_classes(self) -> bool:
+        """Save the table's classes; refused (with what to do) while labels use a removed id."""
+        project = self.session.project
+        if project is None:
+            notify_warning("open or create a project first")
+            return False
+        try:
+            classes = self.table_classes()
+            project.set_classes(classes)
+        except CathodeError as error:
+            notify_error(error, doing="changing the classes")
+            self._show_project(project)
+            return False
+        colormap = labels_colormap(project.classes)
+        for role in ROLES[2:]:
+            layer = self.session.layer(role)
+            if layer is not None:
+                layer.colormap = colormap
+                layer.metadata = {**layer.metadata, "classes": [c.to_json() for c in classes]}
+        notify_info(f"classes saved: {', '.join(c.name for c in project.classes)}")
+        return True
+
+    def apply_voxel_size(self) -> bool:
+        """Save the voxel size and unit, and rescale the project's layers."""
+        project = self.session.project
+        if project is None:
+            notify_warning("open or create a project first")
+            return False
+        try:
+            project.set_voxel_size(tuple(s.value() for s in self.voxel), self.unit.text().strip())
+        except CathodeError as error:
+            notify_error(error, doing="changing the voxel size")
+            return False
+        for layer in self.session.layers.values():
+            layer.scale = project.voxel_size
+        return True

@@ -1,0 +1,175 @@
+"""Which project is open in a viewer, shared by the project, review, train and export docks.
+
+One :class:`ProjectSession` per viewer (:func:`session_for`). It opens a project's layers with
+:func:`~napari_cathode._napari.project_layers.project_layer_tuples`, adopts a project opened
+any other way (File ▸ Open, or dropping the folder on napari: the reader tags every project
+layer with its folder), and tells the docks when the project, its review state or its rounds
+change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from pathlib import Path
+
+import napari
+from psygnal import Signal
+
+from napari_cathode._napari.layers import PROPOSAL, TRUTH, UNCERTAINTY
+from napari_cathode._napari.project_layers import PROJECT_KEY, project_layer_tuples
+from napari_cathode.core.project import Project
+
+log = logging.getLogger(__name__)
+
+#: Layer roles of a project, by the suffix of their names ("image" has none).
+IMAGE = "image"
+ROLES = (IMAGE, UNCERTAINTY, PROPOSAL, TRUTH)
+
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class ProjectSession:
+    """The project open in one viewer and its four layers.
+
+    Signals
+    -------
+    project_changed(Project | None)
+        Another project was opened (or the project was closed).
+    review_changed()
+        Review state or proposals changed (queue and overlays need a refresh).
+    rounds_changed()
+        A round was added (round table, model choices).
+    """
+
+    project_changed = Signal(object)
+    review_changed = Signal()
+    rounds_changed = Signal()
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.viewer = viewer
+        self.project: Project | None = None
+        self.layers: dict[str, napari.layers.Layer] = {}
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self._on_removed)
+        for layer in list(viewer.layers):  # a project dropped before any dock was opened
+            self._on_inserted(value=layer)
+
+    # ------------------------------------------------------------------ opening
+    def open(self, path_or_project: str | os.PathLike | Project) -> Project:
+        """Open a project: add its image, uncertainty, proposal and truth layers.
+
+        The layers of a previously open project are removed from the viewer first. A
+        read-only project opens with a read-only truth layer.
+
+        Raises
+        ------
+        ProjectError
+            If the folder is not a readable project.
+        """
+        project = (
+            path_or_project
+            if isinstance(path_or_project, Project)
+            else Project.open(path_or_project)
+        )
+        self._remove_project_layers()
+        self.project = project  # set first: _on_inserted then sees a known project
+        layers = {}
+        for data, kwargs, kind in project_layer_tuples(project):
+            layer = getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+            layers[self._role(layer, project)] = layer
+        self._set_layers(project, layers)
+        return project
+
+    def _set_layers(self, project: Project, layers: dict) -> None:
+        self.project = project
+        self.layers = layers
+        truth = layers.get(TRUTH)
+        if truth is not None:
+            truth.editable = not project.read_only
+            self.viewer.layers.selection.active = truth
+        if project.shape[0] > 1 and self.viewer.dims.ndim >= 3:
+            self.viewer.dims.set_point(0, self.viewer.dims.point[0])
+        log.info("project %s open in the viewer", project.path)
+        self.project_changed.emit(project)
+
+    @staticmethod
+    def _role(layer, project: Project) -> str:
+        for role in (UNCERTAINTY, PROPOSAL, TRUTH):
+            if layer.name == f"{project.name} {role}":
+                return role
+        return IMAGE
+
+    def _on_inserted(self, event=None, *, value=None) -> None:
+        layer = value if value is not None else event.value
+        folder = layer.metadata.get(PROJECT_KEY)
+        if not folder or (self.project is not None and Path(folder) == self.project.path):
+            return
+        # A project added by the reader (File ▸ Open or a drop): adopt it once its truth is in.
+        if not isinstance(layer, napari.layers.Labels) or not layer.name.endswith(f" {TRUTH}"):
+            return
+        try:
+            project = Project.open(folder)
+        except Exception as error:
+            log.warning("cannot adopt project %s: %s", folder, error)
+            return
+        layers = {
+            self._role(other, project): other
+            for other in self.viewer.layers
+            if other.metadata.get(PROJECT_KEY) == folder
+        }
+        self._set_layers(project, layers)
+
+    def _on_removed(self, event) -> None:
+        for role, layer in list(self.layers.items()):
+            if layer is event.value:
+                del self.layers[role]
+
+    def _remove_project_layers(self) -> None:
+        if self.project is None:
+            return
+        folder = str(self.project.path)
+        for layer in [x for x in self.viewer.layers if x.metadata.get(PROJECT_KEY) == folder]:
+            self.viewer.layers.remove(layer)
+        self.layers = {}
+
+    # ------------------------------------------------------------------ state
+    def layer(self, role: str) -> napari.layers.Layer | None:
+        """The project's layer for ``role`` (image, uncertainty, proposal, truth), if present."""
+        layer = self.layers.get(role)
+        return layer if layer is not None and layer in self.viewer.layers else None
+
+    def current_z(self) -> int:
+        """The slice shown in the viewer (data index along z)."""
+        truth = self.layer(TRUTH) or self.layer(IMAGE)
+        if truth is None:
+            return int(self.viewer.dims.current_step[0])
+        position = truth.world_to_data(self.viewer.dims.point)
+        z = round(float(position[0]))
+        return min(max(z, 0), self.project.shape[0] - 1) if self.project else z
+
+    def go_to(self, z: int) -> None:
+        """Show slice ``z`` of the project."""
+        truth = self.layer(TRUTH) or self.layer(IMAGE)
+        if truth is None:
+            self.viewer.dims.set_current_step(0, int(z))
+            return
+        world = truth.data_to_world((z, 0, 0))
+        self.viewer.dims.set_point(0, float(world[0]))
+
+    def refresh_overlays(self) -> None:
+        """Re-read proposal, uncertainty and truth from disk (after a job wrote them)."""
+        for role in (PROPOSAL, UNCERTAINTY, TRUTH):
+            layer = self.layer(role)
+            if layer is not None:
+                layer.refresh()
+        self.review_changed.emit()
+
+
+def session_for(viewer: napari.viewer.Viewer) -> ProjectSession:
+    """The session of ``viewer``, created on first use."""
+    session = _SESSIONS.get(viewer)
+    if session is None:
+        session = _SESSIONS[viewer] = ProjectSession(viewer)
+    return session
