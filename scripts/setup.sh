@@ -32,5 +32,9 @@ fi
 quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 quiet .venv/bin/pip install -q -c constraints.txt "torch==2.13.0"
 quiet .venv/bin/pip install -q -c constraints.txt -e ".[dev]"
+# napari 0.9 deprecates PyQt5; a venv made before the move to PyQt6 must not keep both bindings.
+if .venv/bin/python -c "import PyQt5" 2>/dev/null; then
+  quiet .venv/bin/pip uninstall -y -q PyQt5 PyQt5-Qt5 PyQt5-sip
+fi
 echo "$want" > "$STAMP"
 echo "[setup] .venv ready"

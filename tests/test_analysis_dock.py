@@ -29,7 +29,7 @@ def test_dock_analyses_plots_and_exports(make_napari_viewer, qtbot, nmc_crop, tm
     viewer = make_napari_viewer()
     layer = viewer.add_labels(nmc_crop, name="nmc", scale=(0.5, 0.5, 0.5), units="µm")
     # opened the way a user opens it: from the plugin menu, through napari.yaml
-    _, dock = viewer.window.add_plugin_dock_widget("napari-cathode", "Analyse & measure")
+    _, dock = viewer.window.add_plugin_dock_widget("napari-cathode", "Analyse and measure")
     assert isinstance(dock, AnalysisDock)
     assert dock.labels.value is layer
     assert dock.particle_class.value == "active material"

@@ -38,7 +38,7 @@ def _open(viewer, name, project=None):
 def test_keys_accept_stroke_undo_and_review(make_napari_viewer, project, acquisition_a_crop):
     _, labels = acquisition_a_crop
     viewer = make_napari_viewer()
-    review = _open(viewer, "Propose & review", project)
+    review = _open(viewer, "Propose and review", project)
     truth = viewer.layers["crop truth"]
     for key in ("n", "Shift-N", "a", "r", "u"):
         assert KeyBinding.from_str(key) in viewer.keymap
@@ -88,7 +88,7 @@ def test_keys_accept_stroke_undo_and_review(make_napari_viewer, project, acquisi
 
 def test_classes_guard_voxel_size_and_shape_mismatch(make_napari_viewer, project):
     viewer = make_napari_viewer()
-    dock = _open(viewer, "Project & classes", project)
+    dock = _open(viewer, "Project and classes", project)
     assert dock.classes_table.rowCount() == 3
     # removing "carbon-binder" (3) is refused: truth on slice 1 uses it
     dock.classes_table.selectRow(2)
@@ -120,7 +120,7 @@ def test_classes_guard_voxel_size_and_shape_mismatch(make_napari_viewer, project
 def test_read_only_project_is_refused_with_advice(make_napari_viewer, project):
     viewer = make_napari_viewer()
     train = _open(viewer, "Train")
-    review = _open(viewer, "Propose & review")
+    review = _open(viewer, "Propose and review")
     train.session.open(Project.open(project.path, mode="r"))  # as for a folder we cannot write
     assert not viewer.layers["crop truth"].editable
     assert not train.start_round()
@@ -133,7 +133,7 @@ def test_read_only_project_is_refused_with_advice(make_napari_viewer, project):
 def test_training_errors_become_notifications(make_napari_viewer, project, monkeypatch):
     viewer = make_napari_viewer()
     train = _open(viewer, "Train", project)
-    review = _open(viewer, "Propose & review")
+    review = _open(viewer, "Propose and review")
     # predicting with a model folder that is not one: a notification, not a crash
     review.model.setText(str(project.path / "nowhere"))
     assert review.predict("current slice")

@@ -26,7 +26,7 @@ WAIT = 120_000  # ms: generous for a shared 2-core machine; a run takes seconds
 
 def _docks(viewer):
     docks = {}
-    for name in ("Project & classes", "Propose & review", "Train", "Export"):
+    for name in ("Project and classes", "Propose and review", "Train", "Export"):
         _, docks[name] = viewer.window.add_plugin_dock_widget(PLUGIN, name)
     return docks
 
@@ -42,7 +42,7 @@ def test_whole_loop_on_acquisition_a(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     viewer.add_image(image, name="acquisition A")
     docks = _docks(viewer)
-    project_dock, review = docks["Project & classes"], docks["Propose & review"]
+    project_dock, review = docks["Project and classes"], docks["Propose and review"]
     train, export = docks["Train"], docks["Export"]
     session = project_dock.session
     assert review.session is session and train.session is session
@@ -134,7 +134,7 @@ def test_whole_loop_on_acquisition_a(make_napari_viewer, qtbot, tmp_path):
     np.testing.assert_array_equal(np.asarray(labels[0].data), merged)
     np.testing.assert_allclose(np.asarray(layers[0].data), image)
     again.open(str(project.path), plugin=PLUGIN)
-    _, review_again = again.window.add_plugin_dock_widget(PLUGIN, "Propose & review")
+    _, review_again = again.window.add_plugin_dock_widget(PLUGIN, "Propose and review")
     reopened = review_again.session.project
     assert reopened is not None and reopened.path == project.path
     np.testing.assert_array_equal(np.asarray(reopened.truth[0]), real_truth[0])

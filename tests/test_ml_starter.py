@@ -107,3 +107,20 @@ def test_starter_cannot_start_a_project_with_other_classes(files, tmp_path, caps
     code = main(["new", str(refused), "--image", str(files / "image.tif"), *argv])
     assert code != 0 and "predicts 3 classes" in capsys.readouterr().err
     assert not refused.exists()
+
+
+def test_new_project_proposes_labels_before_its_first_round(files, tmp_path, capsys):
+    project_path = tmp_path / "e.cathode"
+    assert _new(files, project_path) == 0
+    assert main(["predict", str(project_path), "--device", "cpu"]) == 0
+    project = Project.open(project_path)
+    assert project.latest_round() is None
+    truth = tifffile.imread(files / "sparse.tif")
+    assert mean_dice(dice_scores(truth, project.proposal[:], DEFAULT_CLASSES)) > 0.6
+
+    # a project started from scratch has nothing to propose with, and says what to do
+    scratch = tmp_path / "f.cathode"
+    assert _new(files, scratch, "--init-model", "none") == 0
+    capsys.readouterr()
+    assert main(["predict", str(scratch), "--device", "cpu"]) == 2
+    assert "no trained round and no starting model" in capsys.readouterr().err

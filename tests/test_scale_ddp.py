@@ -52,4 +52,3 @@ def test_torchrun_with_two_processes_trains_one_round(acquisition_a_crop, tmp_pa
     prediction = predict_project(project, slices=[1])
     assert prediction.model == str(published.path)
     assert set(np.unique(project.proposal[1])) <= {1, 2, 3}
-

@@ -1,4 +1,4 @@
-"""The "Analyse & measure" dock: microstructure numbers, PSD plot, defect points and rulers.
+"""The "Analyse and measure" dock: microstructure numbers, PSD plot, defect points and rulers.
 
 Thin by design: it reads its fields on the main thread, runs
 :func:`~napari_cathode.core.analysis.summary.analyze_labels` in a ``thread_worker`` and renders

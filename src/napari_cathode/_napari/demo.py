@@ -39,8 +39,12 @@ def plugin_dock_names() -> list[str]:
 
 def save_window_screenshot(viewer, path: Path) -> Path:
     """Save the whole window (canvas included) after letting Qt draw it."""
+    from qtpy.QtCore import QThreadPool
     from qtpy.QtWidgets import QApplication
 
+    # The docks draw their first plots in worker threads: let them finish (and their results
+    # reach the window) before the picture is taken and before the viewer may be closed.
+    QThreadPool.globalInstance().waitForDone(30_000)
     for _ in range(20):
         QApplication.processEvents()
     path.parent.mkdir(parents=True, exist_ok=True)

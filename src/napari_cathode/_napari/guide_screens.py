@@ -23,7 +23,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 PLUGIN = "napari-cathode"
-DOCKS = ("Project & classes", "Propose & review", "Train", "Export")
+DOCKS = ("Project and classes", "Propose and review", "Train", "Export")
 
 
 def _wait(condition, seconds: float = 900) -> None:
@@ -75,7 +75,7 @@ def make_screenshots(out: Path, *, steps: int = 40) -> list[Path]:
     docks, wrappers = {}, {}
     for name in DOCKS:
         wrappers[name], docks[name] = viewer.window.add_plugin_dock_widget(PLUGIN, name)
-    project_dock, review = docks["Project & classes"], docks["Propose & review"]
+    project_dock, review = docks["Project and classes"], docks["Propose and review"]
     train = docks["Train"]
     session = project_dock.session
     written = []
@@ -89,7 +89,7 @@ def make_screenshots(out: Path, *, steps: int = 40) -> list[Path]:
     ys, xs = np.nonzero(real)
     truth.data_setitem((np.zeros_like(ys), ys, xs), real[ys, xs])  # the human's first slice
     review.mark_reviewed()
-    _shot(viewer, wrappers, "Project & classes", out / "dock_project.png")
+    _shot(viewer, wrappers, "Project and classes", out / "dock_project.png")
     written.append(out / "dock_project.png")
 
     config = ModelConfig(steps=steps, validate_every=max(steps // 4, 1))
@@ -104,7 +104,7 @@ def make_screenshots(out: Path, *, steps: int = 40) -> list[Path]:
     _stroke(truth, z, 240, 200, 320, 3)
     review.mark_reviewed()
     session.layer("proposal").visible = True
-    _shot(viewer, wrappers, "Propose & review", out / "dock_review.png")
+    _shot(viewer, wrappers, "Propose and review", out / "dock_review.png")
     written.append(out / "dock_review.png")
 
     train.start_round(config=config)

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 #: Substrings of torch / CUDA messages that mean the GPU ran out of memory.
 _OOM_MARKERS = ("out of memory", "outofmemoryerror", "cuda error: out of memory")
 
-NO_PROJECT = "open or create a project first (Project & classes dock)"
+NO_PROJECT = "open or create a project first (Project and classes dock)"
 NO_TRUTH = (
     "the project has no ground truth yet: accept a proposal or paint at least one slice on the "
     "truth layer, mark it reviewed, then train"

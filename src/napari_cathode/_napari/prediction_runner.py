@@ -15,8 +15,6 @@ from pathlib import Path
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import QObject, Signal
 
-from napari_cathode.core.errors import ModelError
-
 log = logging.getLogger(__name__)
 
 
@@ -30,8 +28,7 @@ def _predict(project_path: str, slices, model, device: str, cancel: threading.Ev
     from napari_cathode.jobs.prediction_job import predict_project
 
     project = Project.open(project_path)
-    if model is None and project.latest_round() is None:
-        model = _model_before_first_round(project)
+    # model None: the latest round, else the project's starting model (jobs.latest_model_dir)
 
     def progress(done: int, total: int) -> None:
         report.emit(done, total)
@@ -39,24 +36,6 @@ def _predict(project_path: str, slices, model, device: str, cancel: threading.Ev
             raise PredictionCancelled
 
     return predict_project(project, model=model, slices=slices, device=device, progress=progress)
-
-
-def _model_before_first_round(project) -> str:
-    """Before any round: the project's starting model, else the shipped starter model."""
-    try:
-        from napari_cathode.jobs.training_runs import START_MODEL_DIR, project_start
-
-        record = project_start(project.path)
-        if record.get("model"):
-            return str(project.path / START_MODEL_DIR)
-    except (ImportError, ModelError) as error:
-        log.debug("no project starting model: %s", error)
-    try:
-        from napari_cathode.ml.starter import starter_model_dir
-
-        return str(starter_model_dir())
-    except (ImportError, ModelError) as error:
-        raise no_model_error(project) from error
 
 
 class PredictionRunner(QObject):
@@ -127,11 +106,3 @@ class PredictionRunner(QObject):
 
     def _on_finished(self) -> None:
         self._worker = None
-
-
-def no_model_error(project) -> ModelError:
-    """The error shown when there is nothing to predict with yet."""
-    return ModelError(
-        f"{project.path} has no trained round yet: paint or accept truth on a slice, mark it "
-        "reviewed and train a first round, or choose a model folder to predict with"
-    )

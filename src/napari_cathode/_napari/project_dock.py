@@ -1,4 +1,4 @@
-"""The "Project & classes" dock: new project from a layer or a file, open one, classes, voxel size.
+"""The "Project and classes" dock: new or open a project, its classes and voxel size.
 
 Thin: the project is copied by :meth:`Project.create` in a worker thread (block by block, with
 progress); the dock only reads its fields and shows the result. Opening a project (here, by
@@ -45,7 +45,10 @@ _PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#
 
 
 def _create(path, image, truth, voxel_size, unit, source, progress):
-    return Project.create(
+    from napari_cathode.jobs.training_runs import set_project_start
+    from napari_cathode.ml.starter import default_start_choice
+
+    project = Project.create(
         path,
         image,
         truth=truth,
@@ -53,7 +56,10 @@ def _create(path, image, truth, voxel_size, unit, source, progress):
         unit=unit,
         source=source,
         progress=progress,
-    ).path
+    )
+    # The same starting model as `napari-cathode new`: the shipped starter when the classes fit.
+    set_project_start(project.path, default_start_choice(project.classes))
+    return project.path
 
 
 class ProjectDock(QWidget):

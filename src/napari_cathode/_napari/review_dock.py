@@ -1,4 +1,4 @@
-"""The "Propose & review" dock: predict, the review queue, accept, mark reviewed, keyboard.
+"""The "Propose and review" dock: predict, the review queue, accept, mark reviewed, keyboard.
 
 Thin: prediction runs in :class:`~napari_cathode._napari.prediction_runner.PredictionRunner`
 (a worker thread); accept and correction effort are
@@ -201,8 +201,8 @@ class ReviewDock(QWidget):
             slices = list(range(low, high + 1))
         else:
             slices = None
-        # no model and no round yet: the worker uses the project's starting model or the
-        # shipped starter model, and reports ``no_model_error`` when there is neither
+        # no model and no round yet: the project's starting model proposes (the shipped
+        # starter by default); with neither, the worker's ModelError becomes a notification
         model = self.model.text().strip() or None
         if project.read_only:
             self._fail(f"{project.path} is read-only: proposals cannot be saved there")

@@ -97,15 +97,7 @@ def run(args) -> int:
 
 
 def _default_init_model(choice: str | None, classes) -> str:
-    """``--init-model`` as given, else ``starter`` when the classes fit it, else ``none``."""
-    if choice is not None:
-        return choice
-    from napari_cathode.core.errors import ModelError
-    from napari_cathode.ml.checkpoint import read_model_json
-    from napari_cathode.ml.starter import SCRATCH, STARTER, starter_model_dir
+    """``--init-model`` as given, else the project default (:func:`default_start_choice`)."""
+    from napari_cathode.ml.starter import default_start_choice
 
-    try:
-        starter_classes = read_model_json(starter_model_dir())["config"]["classes"]
-    except ModelError:
-        return SCRATCH
-    return STARTER if len(starter_classes) == len(classes) else SCRATCH
+    return choice if choice is not None else default_start_choice(classes)

@@ -32,7 +32,12 @@ def register(sub) -> None:
     p.add_argument("--image", required=True, help="image volume")
     p.add_argument("--labels", required=True, help="labels: 0 = unlabeled, 1..K")
     p.add_argument("--out", required=True, help="output folder (rounds.json and per-round models)")
-    p.add_argument("--init-model", help="model folder to start round 0 from")
+    p.add_argument(
+        "--init-model",
+        metavar="starter|none|PATH",
+        help="model to start round 0 from: the shipped NMC nano-CT model (starter), a model "
+        "folder, or none (default: from scratch)",
+    )
     p.add_argument("--initial", type=int, default=2, help="slices annotated in round 0 (default 2)")
     p.add_argument(
         "--per-round", type=int, default=1, help="slices reviewed per later round (default 1)"
@@ -62,7 +67,7 @@ def run(args) -> int:
         rounds=args.rounds,
         strategy=args.strategy,
         seed=args.seed,
-        init_model=args.init_model,
+        init_model=_init_model(args.init_model),
     )
     model_config = model_config_from_args(args, classes=classes_for(args))
     image = read_image(args.image)
@@ -95,3 +100,11 @@ def run(args) -> int:
     )
     print(f"wrote {args.out}/rounds.json")
     return 0
+
+
+def _init_model(choice: str | None) -> str | None:
+    """``--init-model`` resolved to a model folder (``starter`` -> the shipped model)."""
+    from napari_cathode.ml.starter import resolve_init_model
+
+    folder = resolve_init_model(choice)
+    return None if folder is None else str(folder)

@@ -112,4 +112,3 @@ def pyramid_levels(group: zarr.Group, *, image_name: str = "image") -> list[zarr
             levels.append(pyramid[str(index)])
             index += 1
     return levels
-

@@ -85,19 +85,28 @@ def predict_array(
 
 
 def latest_model_dir(project) -> Path:
-    """The latest round's model folder of a project.
+    """The model that proposes labels for a project: its latest round, else its starting model.
+
+    A project created with a starting model (the shipped starter by default) can propose labels
+    before anyone has reviewed a slice, as Dragonfly's "pre-trained model" choice does.
 
     Raises
     ------
     ModelError
-        If the project has no trained round yet.
+        If the project has no trained round and no starting model.
     """
+    from napari_cathode.jobs.training_runs import project_start
+
     latest = project.latest_round()
-    if latest is None:
-        raise ModelError(
-            f"{project.path} has no trained round yet: run train first or pass --model"
-        )
-    return latest.path
+    if latest is not None:
+        return latest.path
+    record = project_start(project.path)
+    if record.get("model"):
+        return project.path / record["model"]
+    raise ModelError(
+        f"{project.path} has no trained round and no starting model yet: "
+        "review a slice and train first, or pass --model"
+    )
 
 
 def predict_project(

@@ -253,6 +253,7 @@ def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[Training
         "correction_effort": int(effort[this_round].sum()),
         "reviewed_slices": [int(z) for z in this_round],
         "truth_slices": list(slices),
+        "truth_voxels": int(sum(np.count_nonzero(project.truth[z]) for z in slices)),
         "start": start,
     }
     volume = TrainingVolume(project.image, project.truth, project.name, slices=slices)

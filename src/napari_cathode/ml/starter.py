@@ -65,3 +65,18 @@ def describe_choice(choice: str | Path | None) -> str:
     if choice is None or str(choice) == SCRATCH:
         return SCRATCH
     return STARTER if str(choice) == STARTER else "path"
+
+
+def default_start_choice(classes) -> str:
+    """Starting model of a new project: ``starter`` when its classes fit the project, else ``none``.
+
+    The starter model predicts pore / active material / carbon-binder, so a project with another
+    number of classes starts from scratch.
+    """
+    from napari_cathode.ml.checkpoint import read_model_json
+
+    try:
+        starter_classes = read_model_json(starter_model_dir())["config"]["classes"]
+    except ModelError:
+        return SCRATCH
+    return STARTER if len(starter_classes) == len(classes) else SCRATCH
