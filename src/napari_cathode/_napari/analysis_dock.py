@@ -192,7 +192,7 @@ class AnalysisDock(QWidget):
             show_error(str(exc))
             return
         self._source, self._class_map = layer, class_map
-        worker = thread_worker(analyze_labels)(
+        worker = thread_worker(analyze_labels, ignore_errors=True)(
             layer.data,
             classes=classes,
             class_map=class_map,
@@ -218,7 +218,7 @@ class AnalysisDock(QWidget):
             )
             return with_particles(result, particles)
 
-        self._start(thread_worker(measure)(), "re-measuring particles…")
+        self._start(thread_worker(measure, ignore_errors=True)(), "re-measuring particles…")
 
     def _start(self, worker, message: str) -> None:
         self._worker = worker

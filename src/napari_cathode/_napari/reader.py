@@ -13,11 +13,9 @@ from pathlib import Path
 
 from napari_cathode._napari.layers import image_layer_tuple, labels_layer_tuple
 from napari_cathode.core.ome_zarr_read import is_ome_zarr, read_ome_zarr_labels
+from napari_cathode.core.project_format import METADATA_FILE as PROJECT_FILE
+from napari_cathode.core.project_format import PROJECT_SUFFIX
 from napari_cathode.core.volumes import is_volume_path, open_volume
-
-#: Suffix of napari-cathode project folders (they are recognised by ``project.json``).
-PROJECT_SUFFIX = ".cathode"
-PROJECT_FILE = "project.json"
 
 ReaderFunction = Callable[[str | Sequence[str]], list[tuple]]
 

@@ -17,6 +17,7 @@ import logging
 
 import napari
 import numpy as np
+from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -164,8 +165,15 @@ class ReviewDock(QWidget):
         getattr(self, method)()
 
     def close_dock(self) -> None:
-        """Unbind the keyboard shortcuts (also done automatically when the dock is destroyed)."""
+        """Unbind the keyboard shortcuts (also done automatically when the dock is closed)."""
         _unbind(self.viewer, tuple(KEYS))
+
+    def event(self, event) -> bool:
+        # napari's close button (``remove_dock_widget``) only orphans the dock, never deletes
+        # it, and the bound keys keep it alive: unbind them once it has no parent any more
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self.close_dock()
+        return super().event(event)
 
     # ------------------------------------------------------------------ project
     def _on_project(self, project) -> None:

@@ -9,11 +9,6 @@ ACQUISITION_A_NAME = "acquisition A"
 PHANTOM_NAME = "phantom"
 
 
-def _layer_unit(unit: str | None) -> str | None:
-    """napari units: pixels are napari's default, so they are given as no unit."""
-    return None if unit in (None, "", "px", "pixel") else unit
-
-
 def acquisition_a() -> list[tuple]:
     """Real NMC nano-CT acquisition A (5 slices, SegmentPy, Apache-2.0) with its truth."""
     from napari_cathode.core.sample_data import (
@@ -23,7 +18,7 @@ def acquisition_a() -> list[tuple]:
     )
 
     image, truth = load_acquisition_a()
-    unit = _layer_unit(ACQUISITION_A_UNIT)
+    unit = ACQUISITION_A_UNIT  # pixel units become no napari unit in layers.py
     return [
         image_layer_tuple(image, ACQUISITION_A_NAME, ACQUISITION_A_VOXEL_SIZE, unit),
         labels_layer_tuple(
@@ -37,7 +32,7 @@ def phantom() -> list[tuple]:
     from napari_cathode.core.synthetic import make_phantom
 
     sample = make_phantom()
-    unit = _layer_unit(sample.unit)
+    unit = sample.unit
     return [
         image_layer_tuple(sample.image, PHANTOM_NAME, sample.voxel_size, unit),
         labels_layer_tuple(

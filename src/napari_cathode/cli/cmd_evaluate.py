@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 EXAMPLES = """examples:
   napari-cathode evaluate --model nmc-model --image C.tif --labels C_labels.tif
@@ -40,17 +39,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
+    from napari_cathode.cli.cmd_train import progress_bar
     from napari_cathode.jobs.evaluation import evaluate_files
     from napari_cathode.ml.prediction import PredictionOptions
 
-    with tqdm(desc="predicting", unit="slice", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with progress_bar("predicting", "slice") as progress:
         result = evaluate_files(
             args.model,
             args.image,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 EXAMPLES = """examples:
   napari-cathode export sample.cathode --out sample.ome.zarr
@@ -42,19 +41,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
+    from napari_cathode.cli.cmd_train import progress_bar
     from napari_cathode.core.project import Project
     from napari_cathode.jobs.export_job import export_project
 
     fmt = args.format or ("tiff" if args.out.lower().endswith((".tif", ".tiff")) else "ome-zarr")
     project = Project.open(args.project, mode="r")
-    with tqdm(desc="exporting", unit="level", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with progress_bar("exporting", "level") as progress:
         result = export_project(
             project,
             args.out,

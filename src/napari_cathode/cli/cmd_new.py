@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 EXAMPLES = """examples:
   napari-cathode new sample.cathode --image A.tif
@@ -49,9 +48,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
-    from napari_cathode.cli.cmd_train import parse_classes
+    from napari_cathode.cli.cmd_train import parse_classes, progress_bar
     from napari_cathode.core.project import Project, ReviewStatus
     from napari_cathode.core.volumes import open_volume
     from napari_cathode.jobs.training_runs import check_start_model, set_project_start
@@ -64,12 +61,7 @@ def run(args) -> int:
     truth = (
         read_labels(args.labels, classes=classes, shape=volume.data.shape) if args.labels else None
     )
-    with tqdm(desc="copying", unit="block", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with progress_bar("copying", "block") as progress:
         project = Project.create(
             args.project,
             volume.data,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from napari_cathode.core.errors import CathodeError
 
@@ -23,8 +22,10 @@ def parse_slices(text: str | None) -> list[int] | None:
     try:
         for part in text.split(","):
             if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                out += range(int(lo), int(hi) + 1)
+                lo, hi = (int(n) for n in part.split("-", 1))
+                if hi < lo:
+                    raise CathodeError(f"--slices range {part.strip()!r} runs backwards")
+                out += range(lo, hi + 1)
             else:
                 out.append(int(part))
     except ValueError as exc:
@@ -57,19 +58,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
+    from napari_cathode.cli.cmd_train import progress_bar
     from napari_cathode.core.project import Project
     from napari_cathode.jobs.prediction_job import predict_project
     from napari_cathode.ml.prediction import PredictionOptions
 
     project = Project.open(args.project)
-    with tqdm(desc="predicting", unit="slice", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with progress_bar("predicting", "slice") as progress:
         result = predict_project(
             project,
             model=args.model,

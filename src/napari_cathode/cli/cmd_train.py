@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from napari_cathode.core.classes import DEFAULT_CLASSES, classes_from_names
@@ -77,6 +79,20 @@ def model_config_from_args(args, *, classes=None):
     if classes is not None:
         changes["classes"] = classes
     return ModelConfig(**changes)
+
+
+@contextmanager
+def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar on stderr; yields the ``progress(done, total)`` callback that drives it."""
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit=unit, file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield progress
 
 
 class TrainingProgress:
@@ -208,6 +224,8 @@ def run(args) -> int:
         missing = [path for path in (*args.image, *args.labels) if not Path(path).exists()]
         if missing:
             raise VolumeError(f"{missing[0]} does not exist; check the --image/--labels paths")
+        if args.from_scratch:
+            args.init_model = None  # "same as --init-model none"
         config = model_config_from_args(args, classes=classes_for(args))
         request = FileTrainingRequest(
             tuple(args.image),

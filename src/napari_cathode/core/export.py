@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import dask
@@ -296,6 +296,14 @@ def export_ome_zarr(
     return path
 
 
+def _slices(volume: da.Array) -> Iterator[np.ndarray]:
+    """The z slices of ``volume``, computing each row of chunks once (not once per slice)."""
+    start = 0
+    for depth in volume.chunks[0]:
+        yield from volume[start : start + depth].compute()
+        start += depth
+
+
 def export_tiff(
     path: str | Path,
     labels,
@@ -342,7 +350,7 @@ def export_tiff(
         symbol = normalise_unit(unit)
         if symbol is not None:
             metadata["unit"] = "micron" if symbol == "µm" else symbol
-    slices = (np.asarray(labels[z]) for z in range(labels.shape[0]))
+    slices = _slices(labels)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         tifffile.imwrite(

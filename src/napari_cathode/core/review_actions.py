@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.review import ReviewStatus
-from napari_cathode.core.strategies import pick_slices
+from napari_cathode.core.strategies import farthest_first
 
 #: Queue orders offered by the review dock.
 QUEUE_ORDERS = ("uncertainty", "spread", "in order")
@@ -181,16 +181,11 @@ def review_queue(
 
 
 def _spread_order(todo: list[int], reviewed: list[int]) -> list[int]:
-    """Rank ``todo`` so that each next slice is the one farthest from those before it."""
-    ranked: list[int] = []
-    while len(ranked) < len(todo):
-        if not reviewed and not ranked:
-            # the spread strategy's first pick with nothing reviewed: the middle slice
-            nxt = pick_slices("spread", todo, 1)[0]
-        else:
-            nxt = pick_slices("spread", todo, 1, reviewed=[*reviewed, *ranked])[0]
-        ranked.append(nxt)
-    return ranked
+    """Rank ``todo`` so that each next slice is the one farthest from those before it.
+
+    With nothing reviewed the first is the middle slice, as the spread strategy picks it.
+    """
+    return farthest_first(sorted(todo), reviewed, len(todo))
 
 
 def most_uncertain(items: list[QueueItem]) -> int | None:

@@ -73,14 +73,42 @@ def pick_slices(
     if strategy == "uncertainty":
         ranked = sorted(free, key=lambda z: (-float(uncertainty.get(z, -np.inf)), z))
         return sorted(ranked[:count])
-    picked: list[int] = []
     if not done:
         positions = ((np.arange(count) + 0.5) / count * len(free)).astype(int)
-        picked = [free[int(i)] for i in positions]
-        return sorted(set(picked))
-    anchors = sorted(done)
+        return sorted({free[int(i)] for i in positions})
+    return sorted(farthest_first(free, sorted(done), count))
+
+
+def farthest_first(free: Sequence[int], anchors: Sequence[int], count: int) -> list[int]:
+    """Up to ``count`` of the ascending slices ``free``, in the order picked.
+
+    Each pick is the slice farthest in z from every anchor and earlier pick (ties: the lowest
+    z); with no anchors the first pick is the middle one. O(len(free)) numpy work per pick.
+
+    Examples
+    --------
+    >>> farthest_first([0, 1, 2, 3, 4], [], 3)
+    [2, 0, 4]
+    """
+    z = np.asarray(free, dtype=np.int64)
+    count = min(count, z.size)
+    if count <= 0:
+        return []
+    if len(anchors):
+        a = np.asarray(sorted(anchors), dtype=np.int64)
+        # distance to the nearest anchor: the one just below or just above each slice
+        right = np.searchsorted(a, z).clip(max=a.size - 1)
+        left = (right - 1).clip(min=0)
+        distance = np.minimum(np.abs(z - a[left]), np.abs(z - a[right])).astype(float)
+        first = int(np.argmax(distance))
+    else:
+        distance = np.full(z.size, np.inf)
+        first = z.size // 2
+    picked = []
+    nxt = first
     for _ in range(count):
-        remaining = [z for z in free if z not in picked]
-        distance = [min(abs(z - a) for a in anchors + picked) for z in remaining]
-        picked.append(remaining[int(np.argmax(distance))])
-    return sorted(picked)
+        picked.append(int(z[nxt]))
+        distance = np.minimum(distance, np.abs(z - z[nxt]))
+        distance[nxt] = -1.0
+        nxt = int(np.argmax(distance))
+    return picked

@@ -12,9 +12,7 @@ a label > 0). Results go to ``out_dir/rounds.json`` after every round, models to
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_cathode.core.atomic import atomic_write_json
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.metrics import DiceCounts, mean_dice
 from napari_cathode.core.strategies import STRATEGIES, pick_slices
@@ -62,12 +61,6 @@ class SimulationConfig:
                 f"need --initial >= 0, --per-round >= 1 and --rounds >= 1 "
                 f"(got {self.initial}, {self.per_round}, {self.rounds})"
             )
-
-
-def _write_json(path: Path, document: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2, allow_nan=False))
-    os.replace(tmp, path)
 
 
 def simulate(
@@ -195,7 +188,7 @@ def simulate(
             "mean_dice": mean_dice(dice),
         }
         document["rounds"].append(result)
-        _write_json(out_dir / "rounds.json", document)
+        atomic_write_json(out_dir / "rounds.json", document)
         emit(result)
         log.info(
             "round %d: %d reviewed slices, mean Dice %s",

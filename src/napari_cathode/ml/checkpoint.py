@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from napari_cathode.core.atomic import atomic_write_bytes
 from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.networks import build_network
@@ -42,17 +41,6 @@ class LoadedModel:
     path: Path | None = None
 
 
-def _atomic_write_bytes(path: Path, writer) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(
     directory: str | Path,
     network: torch.nn.Module,
@@ -60,7 +48,7 @@ def save_model(
     config: ModelConfig,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model.safetensors`` and ``model.json`` into ``directory`` (each atomically).
+    """Write ``model.safetensors`` and ``model.json`` into ``directory`` (each atomically, fsynced).
 
     Parameters
     ----------
@@ -80,10 +68,10 @@ def save_model(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
-    _atomic_write_bytes(directory / WEIGHTS, lambda tmp: save_file(state, tmp))
+    atomic_write_bytes(directory / WEIGHTS, save(state))
     document = {"format": FORMAT, "version": 1, **(metadata or {}), "config": config.to_json()}
     text = json.dumps(document, indent=2, allow_nan=False, default=_json_default)
-    _atomic_write_bytes(directory / MODEL_JSON, lambda tmp: Path(tmp).write_text(text))
+    atomic_write_bytes(directory / MODEL_JSON, text.encode("utf-8"))
     return directory
 
 

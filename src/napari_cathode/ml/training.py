@@ -100,7 +100,8 @@ def split_slices(pairs: Sequence[tuple[int, int]]) -> DataSplit:
     if len(pairs) < HOLD_OUT_EVERY:
         return DataSplit(pairs, pairs, held_out=False)
     validation = pairs[HOLD_OUT_EVERY - 1 :: HOLD_OUT_EVERY]
-    train = tuple(p for p in pairs if p not in set(validation))
+    held = set(validation)
+    train = tuple(p for p in pairs if p not in held)
     return DataSplit(train, validation, held_out=True)
 
 
@@ -135,7 +136,7 @@ def _with_normalization(volume: TrainingVolume, config: ModelConfig) -> Training
 def _is_cancelled(cancel) -> bool:
     if cancel is None:
         return False
-    if isinstance(cancel, threading.Event) or hasattr(cancel, "is_set"):
+    if hasattr(cancel, "is_set"):  # threading or multiprocessing Event
         return cancel.is_set()
     return bool(cancel())
 
