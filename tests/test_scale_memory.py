@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from large_volumes import tiled_acquisition
 from napari_cathode.core.project import Project, ReviewStatus
 from napari_cathode.ml.checkpoint import MODEL_JSON, save_model
 from napari_cathode.ml.config import ModelConfig
@@ -41,22 +42,7 @@ CHILD = textwrap.dedent(
 
 
 def _semi_synthetic(acquisition_a) -> da.Array:
-    """Real acquisition A slices tiled to 1024 x 1024, shifted per slice, as uint8 (lazy)."""
-    image = acquisition_a[0]
-    low, high = np.percentile(image, (0.5, 99.5))
-    scaled = np.clip((image - low) / (high - low), 0, 1) * 200 + 25
-    tiled = np.tile(scaled, (1, 3, 3)).astype(np.uint8)
-
-    def block(block_info=None) -> np.ndarray:
-        (z0, z1), (y0, y1), (x0, x1) = block_info[None]["array-location"]
-        out = np.empty((z1 - z0, y1 - y0, x1 - x0), np.uint8)
-        for i, z in enumerate(range(z0, z1)):
-            dy, dx = (z * 7) % 400, (z * 13) % 400
-            out[i] = tiled[z % len(tiled), dy + y0 : dy + y1, dx + x0 : dx + x1]
-        return out
-
-    chunks = da.core.normalize_chunks((8, 512, 512), SHAPE)
-    return da.map_blocks(block, dtype=np.uint8, chunks=chunks)
+    return tiled_acquisition(acquisition_a[0], SHAPE, chunks=(8, 512, 512))
 
 
 @pytest.mark.slow

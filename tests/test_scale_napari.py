@@ -8,6 +8,7 @@ import psutil
 import pytest
 import zarr
 
+from large_volumes import tiled_acquisition
 from napari_cathode.core.project import Project
 
 pytestmark = pytest.mark.gui
@@ -16,23 +17,7 @@ SHAPE = (64, 4096, 4096)  # uint8: 1 GiB
 
 
 def _semi_synthetic(acquisition_a) -> da.Array:
-    """Real acquisition A slices tiled to 4096 x 4096, shifted per slice, as uint8 (lazy)."""
-    image = acquisition_a[0]
-    low, high = np.percentile(image, (0.5, 99.5))
-    scaled = np.clip((image - low) / (high - low), 0, 1) * 200 + 25
-    tiled = np.tile(scaled, (1, 10, 8)).astype(np.uint8)
-
-    def block(block_info=None) -> np.ndarray:
-        (z0, z1), (y0, y1), (x0, x1) = block_info[None]["array-location"]
-        out = np.empty((z1 - z0, y1 - y0, x1 - x0), np.uint8)
-        for i, z in enumerate(range(z0, z1)):
-            dy, dx = (z * 7) % 400, (z * 13) % 400
-            out[i] = tiled[z % len(tiled), dy + y0 : dy + y1, dx + x0 : dx + x1]
-        return out
-
-    return da.map_blocks(
-        block, dtype=np.uint8, chunks=da.core.normalize_chunks((8, 1024, 1024), SHAPE)
-    )
+    return tiled_acquisition(acquisition_a[0], SHAPE, chunks=(8, 1024, 1024))
 
 
 @pytest.mark.slow
