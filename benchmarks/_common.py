@@ -60,7 +60,7 @@ def header(title: str, *, data: str) -> str:
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"### {title}\n\n"
-        f"- machine: {machine()} — shared with two other engineers' jobs while measured\n"
+        f"- machine: {machine()} — a shared VM; other jobs running at the same time are noted\n"
         f"- date: {date}\n"
         f"- command: `{command()}`\n"
         f"- data: {data}\n"

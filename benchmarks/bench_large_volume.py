@@ -40,8 +40,10 @@ ACQUISITION_A = REPO.parent / "shared" / "data" / "segmentpy-nmc-nanoct" / "stac
 CLI = [str(Path(sys.executable).parent / "napari-cathode")]
 
 
-def generate_volume(path: Path, shape: tuple[int, int, int], *, seed: int = 0) -> float:
-    """Write the semi-synthetic uint8 volume to a zarr v3 array; return seconds taken."""
+def generate_volume(
+    path: Path, shape: tuple[int, int, int], *, dtype: str = "uint8", seed: int = 0
+) -> float:
+    """Write the semi-synthetic volume (0..255 grey values) to a zarr v3 array; seconds taken."""
     started = time.perf_counter()
     source = tifffile.imread(ACQUISITION_A).astype(np.float32)
     low, high = np.percentile(source, (0.5, 99.5))
@@ -50,17 +52,17 @@ def generate_volume(path: Path, shape: tuple[int, int, int], *, seed: int = 0) -
     reps = (-(-size_y // source.shape[1]) + 1, -(-size_x // source.shape[2]) + 1)
     tiled = [np.tile(plane, reps) for plane in source]
     array = zarr.create_array(
-        str(path), shape=shape, dtype="uint8", chunks=(16, 256, 256), overwrite=True
+        str(path), shape=shape, dtype=dtype, chunks=(16, 256, 256), overwrite=True
     )
     rng = np.random.default_rng(seed)
     for z0 in range(0, depth, 16):
         z1 = min(depth, z0 + 16)
-        block = np.empty((z1 - z0, size_y, size_x), np.uint8)
+        block = np.empty((z1 - z0, size_y, size_x), dtype)
         for i, z in enumerate(range(z0, z1)):
             plane = tiled[z % len(tiled)]
             dy, dx = (z * 7) % source.shape[1], (z * 13) % source.shape[2]
             noisy = plane[dy : dy + size_y, dx : dx + size_x] + rng.normal(0, 6, (size_y, size_x))
-            block[i] = np.clip(noisy, 0, 255).astype(np.uint8)
+            block[i] = np.clip(noisy, 0, 255).astype(dtype)
         array[z0:z1] = block
     return time.perf_counter() - started
 
@@ -111,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--predict-slices", default=None, help="z range predicted, e.g. 0-15 (default all)"
     )
+    parser.add_argument("--dtype", default="uint8", choices=("uint8", "uint16", "float32"))
     parser.add_argument("--skip", nargs="*", default=(), help="steps to skip (generate, new...)")
     args = parser.parse_args(argv)
     shape = tuple(args.shape)
     voxels = int(np.prod(shape))
+    nbytes = voxels * np.dtype(args.dtype).itemsize
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     volume, project = out / "volume.zarr", out / "big.cathode"
@@ -124,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "shape": shape,
         "voxels": voxels,
-        "data": "semi-synthetic (real acquisition A slices tiled, shifted, seeded noise), uint8",
+        "bytes": nbytes,
+        "dtype": args.dtype,
+        "data": "semi-synthetic (real acquisition A slices tiled, shifted, seeded noise), "
+        + args.dtype,
         "steps": [],
     }
 
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "results.json").write_text(json.dumps(results, indent=2))
 
     if "generate" not in args.skip:
-        results["generate_seconds"] = generate_volume(volume, shape)
+        results["generate_seconds"] = generate_volume(volume, shape, dtype=args.dtype)
         save()
     if "new" not in args.skip:
         shutil.rmtree(project, ignore_errors=True)

@@ -26,12 +26,15 @@ import numpy as np
 from _common import dump, header, load, write_section
 
 
-def volume(repeat: int) -> np.ndarray:
+def volume(repeat: int, aligned: bool = False) -> np.ndarray:
+    """A's slices repeated; ``aligned`` crops y/x to multiples of 16 (the U-Net's grid)."""
     image, _ = load("A")
+    if aligned:
+        image = image[:, : image.shape[1] // 16 * 16, : image.shape[2] // 16 * 16]
     return np.concatenate([image] * repeat)
 
 
-def worker(method: str, model_dir: str, repeat: int, window: int, out: str) -> None:
+def worker(method: str, model_dir: str, repeat: int, window: int, out: str, aligned: bool) -> None:
     import torch
 
     from napari_cathode.jobs.prediction_job import make_predictor, predict_array
@@ -39,7 +42,7 @@ def worker(method: str, model_dir: str, repeat: int, window: int, out: str) -> N
     from napari_cathode.ml.features import plane_features
 
     torch.set_num_threads(2)
-    image = volume(repeat)
+    image = volume(repeat, aligned)
     model = load_model(model_dir)
     # warm-up on one slice (first-call allocations), outside the timing
     predict_array(model, image[:1], device="cpu")
@@ -89,12 +92,45 @@ def worker(method: str, model_dir: str, repeat: int, window: int, out: str) -> N
     )
 
 
+def run_pair(args: argparse.Namespace, aligned: bool) -> dict:
+    """Ours and the baseline on one volume, alternating, each run in a fresh process.
+
+    Seconds are the median over ``args.runs`` runs of each; memory is the largest seen.
+    """
+    runs: dict[str, list[dict]] = {"ours": [], "monai": []}
+    labels = {}
+    with tempfile.TemporaryDirectory() as work:
+        for _ in range(args.runs):
+            for method in ("ours", "monai"):
+                out = f"{work}/{method}"
+                command = [sys.executable, __file__, "--worker", method, "--out", out]
+                command += ["--model", args.model, "--repeat", str(args.repeat)]
+                command += ["--window", str(args.window)] + (["--aligned"] if aligned else [])
+                subprocess.run(command, check=True)
+                runs[method].append(json.loads(Path(out + ".json").read_text()))
+                labels[method] = np.load(out + ".npy")
+    results: dict = {}
+    for method, measured in runs.items():
+        results[method] = {
+            "seconds": float(np.median([r["seconds"] for r in measured])),
+            "all_seconds": [round(r["seconds"], 2) for r in measured],
+            "voxels": measured[0]["voxels"],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in measured),
+            "peak_rss_growth_mb": max(r["peak_rss_growth_mb"] for r in measured),
+        }
+    results["agreement"] = float(np.mean(labels["ours"] == labels["monai"]))
+    results["ratio"] = results["monai"]["seconds"] / results["ours"]["seconds"]
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder (default: the shipped starter model)")
     parser.add_argument("--repeat", type=int, default=8, help="copies of A's 5 slices along z")
     parser.add_argument("--window", type=int, help="baseline roi (default: training patch)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each method (median)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--aligned", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--json")
     parser.add_argument("--write", action="store_true")
@@ -108,65 +144,68 @@ def main() -> None:
 
         args.window = int(read_model_json(args.model)["config"]["patch_size"][-1])
     if args.worker:
-        worker(args.worker, args.model, args.repeat, args.window, args.out)
+        worker(args.worker, args.model, args.repeat, args.window, args.out, args.aligned)
         return
-    results = {}
-    with tempfile.TemporaryDirectory() as work:
-        for method in ("ours", "monai"):
-            out = f"{work}/{method}"
-            subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--worker",
-                    method,
-                    "--out",
-                    out,
-                    "--model",
-                    args.model,
-                    "--repeat",
-                    str(args.repeat),
-                    "--window",
-                    str(args.window),
-                ],
-                check=True,
-            )
-            results[method] = json.loads(Path(out + ".json").read_text())
-            results[method]["labels"] = np.load(out + ".npy")
-    agreement = float(np.mean(results["ours"].pop("labels") == results["monai"].pop("labels")))
-    shape = volume(1).shape
+    runs = {"full": run_pair(args, aligned=False), "aligned": run_pair(args, aligned=True)}
     lines = [
-        "| method | seconds | Mvoxel/s | peak RSS (MB) | RSS growth while predicting (MB) |",
-        "|---|---|---|---|---|",
+        "| volume | method | seconds (median) | runs (s) | Mvoxel/s | peak RSS (MB) | "
+        "RSS growth while predicting (MB) | ratio ours / MONAI | label agreement |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for method, name in (
-        ("ours", "napari-cathode blockwise (whole-slice windows, + uncertainty)"),
-        ("monai", f"plain `sliding_window_inference`, roi {args.window}², overlap 0.25"),
-    ):
-        r = results[method]
-        lines.append(
-            f"| {name} | {r['seconds']:.1f} | {r['voxels'] / r['seconds'] / 1e6:.2f} | "
-            f"{r['peak_rss_mb']:.0f} | {r['peak_rss_growth_mb']:.0f} |"
+    for key, results in runs.items():
+        shape = volume(args.repeat, aligned=key == "aligned").shape
+        where = f"{shape[0]}×{shape[1]}×{shape[2]}" + (
+            " (y/x cropped to multiples of 16)" if key == "aligned" else " (A as stored)"
         )
-    ratio = results["monai"]["seconds"] / results["ours"]["seconds"]
-    text = "\n".join(lines) + (
-        f"\n\nThroughput ratio ours / MONAI: **{ratio:.2f}×**; label agreement: "
-        f"**{agreement * 100:.2f} %** of {results['ours']['voxels']:,} voxels."
-    )
+        for method, name in (
+            ("ours", "napari-cathode blockwise (whole slices, + uncertainty)"),
+            ("monai", f"plain `sliding_window_inference`, roi {args.window}², overlap 0.25"),
+        ):
+            r = results[method]
+            lines.append(
+                f"| {where} | {name} | {r['seconds']:.1f} | "
+                + ", ".join(f"{x:.1f}" for x in r["all_seconds"])
+                + " | "
+                f"{r['voxels'] / r['seconds'] / 1e6:.2f} | {r['peak_rss_mb']:.0f} | "
+                f"{r['peak_rss_growth_mb']:.0f} | "
+                + (
+                    f"**{results['ratio']:.2f}×** | **{results['agreement'] * 100:.2f} %** |"
+                    if method == "ours"
+                    else "| |"
+                )
+            )
+    text = "\n".join(lines)
     print(text)
-    dump(args.json, {"results": results, "ratio": ratio, "agreement": agreement})
+    dump(args.json, runs)
     if args.write:
         write_section(
             "prediction",
             header(
                 "(c) Prediction throughput and memory vs plain MONAI sliding window",
-                data=f"real — acquisition A ({shape[0]} slices {shape[1]}×{shape[2]}) repeated "
-                f"{args.repeat}× along z, one volume for both",
+                data=f"real — acquisition A (5 slices 499×601) repeated {args.repeat}× along z; "
+                "the second volume is the same cropped to 496×592",
             )
             + f"\nModel: `{Path(args.model).name}` (same weights for both), CPU, 2 threads, "
-            "each method in a fresh process after a one-slice warm-up. Our run also writes the "
-            "uncertainty; the baseline holds the full probability volume.\n\n" + text,
+            f"each run in a fresh process after a one-slice warm-up, {args.runs} runs of each "
+            "method alternating (median seconds). Our run also writes the "
+            "uncertainty; the baseline holds the full probability volume. Baseline: "
+            "`sliding_window_inference(roi=(128, 128), sw_batch_size=8, overlap=0.25, "
+            "mode='gaussian', padding_mode='reflect')`, then softmax and argmax.\n\n"
+            + text
+            + "\n\n"
+            + AGREEMENT_NOTE,
         )
+
+
+AGREEMENT_NOTE = """Why agreement depends on the crop: a U-Net with four stride-2 downsamplings is
+not shift-equivariant, and this model has many voxels where pore and binder are nearly tied. Our
+prediction puts the downsampling grid at pixel 0 of every slice (padding only at the end), as
+MONAI's tiles do, except that MONAI's last tile in each row/column is aligned to the slice's end,
+which on 499×601 slices is off the grid (499 − 128 = 371 is not a multiple of 16). Where every
+tile is on the grid (496×592) the two agree on ≥ 99.5 % of voxels; the remaining differences are
+the tiles' missing context (128² windows vs whole slices). Before this was understood, our
+prediction padded symmetrically (as MONAI does for a window larger than the image) and agreed on
+only 95.3 % (previous run)."""
 
 
 if __name__ == "__main__":

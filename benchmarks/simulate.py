@@ -11,6 +11,7 @@ reviewed, so the last rounds of a 4-slice acquisition are measured on very few s
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -45,6 +46,27 @@ def run(name: str, strategy: str, init_model: str | None, args) -> dict:
     return document
 
 
+def strategy_summary(runs: list[dict]) -> str:
+    """Mean Dice per strategy after each number of reviewed slices, over the runs that have it."""
+    by: dict[tuple[str, int], list[float]] = {}
+    for r in runs:
+        for x in r["rounds"]:
+            if x["mean_dice"] is not None:
+                by.setdefault((r["strategy"], len(x["reviewed_slices"])), []).append(x["mean_dice"])
+    counts = sorted({n for _, n in by})
+    lines = [
+        "| strategy | " + " | ".join(f"{n} reviewed: mean Dice (runs)" for n in counts) + " |",
+        "|---|" + "---|" * len(counts),
+    ]
+    for strategy in sorted({s for s, _ in by}):
+        cells = [
+            f"{fmt(sum(v) / len(v))} ({len(v)})" if (v := by.get((strategy, n))) else "–"
+            for n in counts
+        ]
+        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--acquisitions", nargs="+", default=list(ACQUISITIONS))
@@ -55,11 +77,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json")
+    parser.add_argument(
+        "--from-json", nargs="+", help="write the table of earlier --json runs (merged)"
+    )
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     runs = []
-    for name in args.acquisitions:
+    for path in args.from_json or []:
+        runs += json.loads(Path(path).read_text())["runs"]
+    for name in args.acquisitions if not args.from_json else []:
         for start in args.starts:
             init = None
             if start == "init":
@@ -93,7 +120,7 @@ def main() -> None:
         lines.append(
             f"| {r['acquisition']} | {start} | {r['strategy']} | {steps} | {effort} | {seconds} |"
         )
-    text = "\n".join(lines)
+    text = "\n".join(lines) + "\n\n" + strategy_summary(runs)
     print(text)
     dump(args.json, {"runs": runs})
     if args.write:

@@ -63,27 +63,34 @@ def main() -> None:
     parser.add_argument("--init-model", default="starter", help="starter, none or a folder")
     parser.add_argument("--long-factor", type=int, default=0)
     parser.add_argument("--json")
+    parser.add_argument("--from-json", help="write the table of an earlier --json run")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from napari_cathode.ml.starter import resolve_init_model
 
-    init = resolve_init_model(args.init_model)
-    init = None if init is None else str(init)
-    image, labels = load(args.acquisition)
     steps = ModelConfig().steps
-    results = [one_round(image, labels, args.slices, steps, init)]
-    if args.long_factor:
-        results.append(one_round(image, labels, args.slices, steps * args.long_factor, init))
+    if args.from_json:
+        results = json.loads(open(args.from_json).read())["results"]
+        args.long_factor = results[-1]["steps"] // steps if len(results) == 2 else 0
+    else:
+        init = resolve_init_model(args.init_model)
+        init = None if init is None else str(init)
+        image, labels = load(args.acquisition)
+        results = [one_round(image, labels, args.slices, steps, init)]
+        if args.long_factor:
+            results.append(one_round(image, labels, args.slices, steps * args.long_factor, init))
     lines = [
-        "| round | steps | steps/s | seconds per round | mean Dice on other slices |",
-        "|---|---|---|---|---|",
+        "| round | steps | steps/s | seconds per round | pore / active / binder Dice | "
+        "mean Dice on other slices |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {'default' if r['steps'] == steps else f'{args.long_factor}× longer'} | "
             f"{r['steps']} | {r['steps_per_second']:.2f} | {r['round_seconds']:.0f} | "
-            f"{fmt(r['mean_dice'])} |"
+            + " / ".join(fmt(v) for v in r["dice"].values())
+            + f" | {fmt(r['mean_dice'])} |"
         )
     text = "\n".join(lines)
     if len(results) == 2:

@@ -215,3 +215,24 @@ def test_tiff_export_is_imagej_with_spacing(tmp_path, phantom):
     assert tifffile.imread(wide).dtype == np.uint16
     with pytest.raises(VolumeError, match=re.escape("0..65535")):
         export_tiff(tmp_path / "bad.tif", np.full((1, 2, 2), 70000, np.int32))
+
+
+@pytest.mark.parametrize("voxel_size", [(0.0, 1.0, 1.0), (1.0, -0.5, 1.0), (1.0, 1.0), ("a", 1, 1)])
+def test_tiff_export_refuses_a_voxel_size_that_is_not_three_positive_numbers(tmp_path, voxel_size):
+    with pytest.raises(VolumeError, match=r"voxel_size .* three positive numbers"):
+        export_tiff(tmp_path / "x.tif", np.ones((1, 2, 2), np.uint8), voxel_size=voxel_size)
+    assert not list(tmp_path.iterdir())
+
+
+def test_tiff_export_to_an_unwritable_place_names_the_path(tmp_path):
+    labels = np.ones((1, 2, 2), np.uint8)
+    missing = tmp_path / "missing" / "x.tif"
+    with pytest.raises(CathodeError, match=re.escape(f"folder {missing.parent} does not exist")):
+        export_tiff(missing, labels)
+    folder = tmp_path / "a folder"  # a file cannot replace a folder: the OS refuses
+    folder.mkdir()
+    with pytest.raises(CathodeError, match=re.escape(f"cannot write {folder}")) as error:
+        export_tiff(folder, labels)
+    assert isinstance(error.value.__cause__, OSError)
+    assert "choose another path" in str(error.value)
+    assert folder.is_dir() and not list(tmp_path.glob(".*partial*"))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_cathode.core.classes import DEFAULT_CLASSES
+from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.metrics import DiceCounts, dice_scores, mean_dice
 from napari_cathode.core.strategies import pick_slices
 
@@ -55,3 +56,35 @@ def test_random_strategy_is_seeded_and_never_repeats_reviewed():
         for _ in "ab"
     ]
     assert picks[0] == picks[1] and not {1, 2} & set(picks[0]) and len(set(picks[0])) == 5
+
+
+@pytest.mark.parametrize("argument", ["truth", "prediction"])
+def test_dice_refuses_fractional_labels_and_names_the_argument(argument):
+    blocks = {"truth": np.array([1.0, 2.0, 2.0]), "prediction": np.array([1.0, 2.0, 1.0])}
+    blocks[argument] = np.array([1.0, 1.7, 2.0])
+    with pytest.raises(CathodeError, match=rf"{argument} labels .*1\.7.*whole numbers"):
+        DiceCounts().add(blocks["truth"], blocks["prediction"])
+    blocks[argument] = np.array([1.0, np.nan, 2.0])
+    with pytest.raises(CathodeError, match=f"{argument} labels"):
+        DiceCounts().add(blocks["truth"], blocks["prediction"])
+
+
+def test_dice_accepts_float_labels_that_hold_whole_numbers():
+    truth = np.array([[0, 0, 1, 1], [2, 2, 2, 3]])
+    prediction = np.array([[3, 1, 1, 2], [2, 2, 3, 3]])
+    as_float = dice_scores(truth.astype(np.float32), prediction.astype(np.float64), DEFAULT_CLASSES)
+    assert as_float == dice_scores(truth, prediction, DEFAULT_CLASSES)
+    assert dice_scores(truth > 0, prediction > 0, DEFAULT_CLASSES)["pore"] == pytest.approx(1.0)
+
+
+def test_uncertainty_strategy_ranks_nan_scores_last():
+    nan = float("nan")
+    scores = {0: nan, 1: 0.2, 2: nan, 3: 0.9, 4: 0.5, 5: nan}
+    for _ in range(3):  # NaN must not make the order depend on where it sits
+        assert pick_slices("uncertainty", range(6), 3, uncertainty=scores) == [1, 3, 4]
+        assert pick_slices("uncertainty", range(6), 4, uncertainty=scores) == [0, 1, 3, 4]
+        assert pick_slices("uncertainty", [5, 4, 3, 2, 1, 0], 2, uncertainty=scores) == [3, 4]
+        scores = dict(reversed(list(scores.items())))
+    # no slice scored at all: as without scores, spread out
+    only_nan = dict.fromkeys(range(100), nan)
+    assert pick_slices("uncertainty", range(100), 2, uncertainty=only_nan) == [25, 75]

@@ -109,3 +109,31 @@ def test_single_slice_and_small_slices_are_predicted(setup):
     scores = predictor.predict(small, proposal=proposal, slices=[2])
     assert list(scores) == [2]
     assert proposal[2].all() and not proposal[[0, 1, 3, 4]].any()
+
+
+def test_tiled_planes_equal_whole_planes_and_crops_on_the_grid_equal_the_whole(setup):
+    """In-plane tiles (halo cropped) and grid-aligned crops reproduce whole-plane labels.
+
+    The test network (two downsamplings, factor 4) sees far less than the 32 px halo, and
+    padding goes at the end, so the downsampling grid starts at pixel 0 in every case.
+    """
+    image, config, network, normalization = setup
+
+    def labels(volume, **options):
+        out = np.zeros(volume.shape, np.uint8)
+        predictor = Predictor(
+            network,
+            config=config,
+            normalization=normalization,
+            device=torch.device("cpu"),
+            options=PredictionOptions(**options),
+        )
+        predictor.predict(volume, proposal=out)
+        return out
+
+    whole = labels(image, window=1024)
+    assert np.array_equal(labels(image, window=64, tile_halo=32), whole)
+    # A crop that starts on the grid (multiples of 4) and needs padding (145 px wide) gives
+    # the same labels 32 px away from its edges: the padding must not move the grid.
+    crop = labels(image[:, 8:, 12:157], window=1024)
+    assert np.array_equal(crop[:, 32:-32, 32:-32], whole[:, 40:-32, 44:125])

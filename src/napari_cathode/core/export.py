@@ -11,6 +11,7 @@ anti-aliased resizing. Arrays are handled as dask arrays, so nothing is loaded w
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -129,6 +130,18 @@ def _check_labels(labels: da.Array) -> da.Array:
     if labels.dtype.kind not in "iu":
         raise VolumeError(f"labels have dtype {labels.dtype}; class labels must be integers")
     return labels
+
+
+def _check_voxel_size(voxel_size: Sequence[float]) -> tuple[float, float, float]:
+    try:
+        size = tuple(float(v) for v in voxel_size)
+    except (TypeError, ValueError) as e:
+        raise VolumeError(
+            f"voxel_size {voxel_size!r} must be three positive numbers (z, y, x): {e}"
+        ) from e
+    if len(size) != 3 or not all(math.isfinite(v) and v > 0 for v in size):
+        raise VolumeError(f"voxel_size {voxel_size!r} must be three positive numbers (z, y, x)")
+    return size
 
 
 def pyramid_factors(shape: Sequence[int]) -> list[dict[str, int]]:
@@ -252,9 +265,7 @@ def export_ome_zarr(
     image = labels if image is None else _check_volume(_as_dask(image, "image"), "image")
     if image.shape != labels.shape:
         raise VolumeError(f"image {image.shape} and labels {labels.shape} differ in shape")
-    voxel_size = tuple(float(v) for v in voxel_size)
-    if len(voxel_size) != 3 or min(voxel_size) <= 0:
-        raise VolumeError(f"voxel_size {voxel_size!r} must be three positive numbers (z, y, x)")
+    voxel_size = _check_voxel_size(voxel_size)
     axes_unit = ome_unit(unit)
     axes_units = dict.fromkeys("zyx", axes_unit) if axes_unit else None
     scale = dict(zip("zyx", voxel_size))
@@ -330,10 +341,17 @@ def export_tiff(
 
     Raises
     ------
+    CathodeError
+        If the folder of ``path`` is missing or the file cannot be written there.
     VolumeError
-        If the labels are not a 3D integer volume, or hold values ImageJ cannot store.
+        If the labels are not a 3D integer volume, hold values ImageJ cannot store, or
+        ``voxel_size`` is not three positive numbers.
     """
     path = Path(path)
+    if voxel_size is not None:
+        voxel_size = _check_voxel_size(voxel_size)
+    if not path.parent.is_dir():
+        raise CathodeError(f"folder {path.parent} does not exist; create it first")
     labels = _check_volume(_as_dask(labels, "labels"), "labels")
     labels = _check_labels(labels)
     if labels.dtype not in (np.uint8, np.uint16):
@@ -344,7 +362,7 @@ def export_tiff(
     metadata: dict = {"axes": "ZYX"}
     resolution = None
     if voxel_size is not None:
-        size_z, size_y, size_x = (float(v) for v in voxel_size)
+        size_z, size_y, size_x = voxel_size
         metadata["spacing"] = size_z
         resolution = (1.0 / size_x, 1.0 / size_y)
         symbol = normalise_unit(unit)
@@ -364,6 +382,12 @@ def export_tiff(
             compression="zlib",
         )
         tmp.replace(path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise CathodeError(
+            f"cannot write {path}: {error.strerror or error}; check that the folder is "
+            "writable and the disk has space, or choose another path"
+        ) from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

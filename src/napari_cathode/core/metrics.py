@@ -17,6 +17,26 @@ from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import CathodeError
 
 
+def _whole_labels(labels, name: str) -> np.ndarray:
+    """``labels`` as an array of whole numbers; floats only if none has a fractional part."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "biu":
+        return labels
+    if labels.dtype.kind != "f":
+        raise CathodeError(
+            f"{name} labels have dtype {labels.dtype}; pass integer class labels (0..255)"
+        )
+    whole = np.isfinite(labels) & (labels == np.trunc(labels))
+    if not whole.all():
+        example = labels[~whole].flat[0]
+        raise CathodeError(
+            f"{name} labels hold values that are not whole numbers (e.g. {example}); class "
+            f"labels must be whole numbers 0..255: pass the {name} as integer labels, not "
+            "probabilities or resampled (interpolated) labels"
+        )
+    return labels
+
+
 @dataclass
 class DiceCounts:
     """Per-class voxel counts (index = class id, 0..255) accumulated over blocks."""
@@ -26,9 +46,13 @@ class DiceCounts:
     prediction: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int64))
 
     def add(self, truth: np.ndarray, prediction: np.ndarray) -> DiceCounts:
-        """Add one block (same shapes, integer labels 0..255); returns ``self``."""
-        truth = np.asarray(truth)
-        prediction = np.asarray(prediction)
+        """Add one block (same shapes, integer labels 0..255); returns ``self``.
+
+        Float arrays are accepted when every value is a whole number (as some TIFF readers
+        return labels); a fractional, NaN or infinite value raises :class:`CathodeError`.
+        """
+        truth = _whole_labels(truth, "truth")
+        prediction = _whole_labels(prediction, "prediction")
         if truth.shape != prediction.shape:
             raise CathodeError(
                 f"truth shape {truth.shape} and prediction shape {prediction.shape} differ"

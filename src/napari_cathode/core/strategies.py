@@ -31,7 +31,8 @@ def pick_slices(
         ``spread``: with nothing reviewed, the candidates at evenly spaced quantiles; then,
         one at a time, the candidate farthest (in z) from every reviewed or picked slice.
         ``random``: uniformly at random (``rng``). ``uncertainty``: the highest per-slice
-        uncertainty scores (falls back to ``spread`` when no scores are given).
+        uncertainty scores; slices without a score (missing or NaN) come after the scored ones,
+        and with no candidate scored it falls back to ``spread``.
     candidates : sequence of int
         Slices that may be picked.
     count : int
@@ -39,7 +40,7 @@ def pick_slices(
     reviewed : sequence of int
         Slices already reviewed (never picked again).
     uncertainty : mapping z -> float, optional
-        Per-slice uncertainty scores (higher = less sure).
+        Per-slice uncertainty scores (higher = less sure; NaN = not predicted).
     rng : numpy.random.Generator, optional
         For ``random``.
 
@@ -64,14 +65,18 @@ def pick_slices(
     count = min(count, len(free))
     if count == 0:
         return []
-    if strategy == "uncertainty" and not uncertainty:
-        log.info("no uncertainty scores yet: picking slices by the spread strategy")
-        strategy = "spread"
+    if strategy == "uncertainty":
+        # NaN (not predicted) counts as no score, as in the review queue
+        scores = {z: float(uncertainty.get(z, np.nan)) for z in free} if uncertainty else {}
+        if all(np.isnan(s) for s in scores.values()):
+            log.info("no uncertainty scores yet: picking slices by the spread strategy")
+            strategy = "spread"
     if strategy == "random":
         rng = rng if rng is not None else np.random.default_rng()
         return sorted(int(z) for z in rng.choice(free, size=count, replace=False))
     if strategy == "uncertainty":
-        ranked = sorted(free, key=lambda z: (-float(uncertainty.get(z, -np.inf)), z))
+        # unscored slices (no score or NaN) after every scored one; ties by z
+        ranked = sorted(free, key=lambda z: (np.isnan(scores[z]), -np.nan_to_num(scores[z]), z))
         return sorted(ranked[:count])
     if not done:
         positions = ((np.arange(count) + 0.5) / count * len(free)).astype(int)

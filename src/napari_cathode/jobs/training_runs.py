@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, TrainingEvent
 from napari_cathode.ml.starter import SCRATCH, describe_choice, resolve_init_model
 from napari_cathode.ml.training import TrainingVolume, train
+
+if TYPE_CHECKING:
+    from napari_cathode.core.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +235,29 @@ def _project_start(project, request: ProjectTrainingRequest) -> tuple[str | None
     return None, {"choice": SCRATCH, "model": None}
 
 
-def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[TrainingEvent]:
+@dataclass(frozen=True)
+class RoundPlan:
+    """What a project round starts from and trains on, and its provenance for model.json.
+
+    Shared by the in-process round (:func:`run_training`) and the multi-GPU one
+    (``napari-cathode train --gpus N``, :mod:`napari_cathode.ml.ddp`).
+    """
+
+    project: Project
+    init_model: str | None
+    config: ModelConfig
+    slices: tuple[int, ...]
+    metadata: dict
+
+
+def plan_round(request: ProjectTrainingRequest) -> RoundPlan:
+    """Open the project of ``request`` and plan its next round.
+
+    Raises
+    ------
+    ModelError
+        If the project has no ground truth, or the starting model cannot be found.
+    """
     from napari_cathode.core.project import Project
 
     project = Project.open(request.project)
@@ -248,25 +274,31 @@ def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[Training
     reviewed = project.reviewed_round()
     effort = project.correction_effort()
     this_round = np.flatnonzero(reviewed == index)
-    metadata: dict = {}
-    extra = {
+    metadata = {
         "correction_effort": int(effort[this_round].sum()),
         "reviewed_slices": [int(z) for z in this_round],
         "truth_slices": list(slices),
         "truth_voxels": int(sum(np.count_nonzero(project.truth[z]) for z in slices)),
         "start": start,
     }
-    volume = TrainingVolume(project.image, project.truth, project.name, slices=slices)
+    return RoundPlan(project, init_model, config, slices, metadata)
+
+
+def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[TrainingEvent]:
+    plan = plan_round(request)
+    project = plan.project
+    metadata: dict = {}
+    volume = TrainingVolume(project.image, project.truth, project.name, slices=plan.slices)
     done = None
     try:
         with project.new_round(metadata) as folder:
             for event in train(
                 [volume],
-                config=config,
+                config=plan.config,
                 out_dir=folder,
-                init_model=init_model,
+                init_model=plan.init_model,
                 cancel=cancel,
-                metadata=extra,
+                metadata=plan.metadata,
             ):
                 if isinstance(event, CancelledEvent):
                     yield event

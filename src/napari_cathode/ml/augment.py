@@ -9,6 +9,7 @@ from monai.transforms import (
     RandAdjustContrastd,
     RandFlipd,
     RandGaussianNoised,
+    RandHistogramShiftd,
     RandRotate90d,
     RandScaleIntensityd,
     RandShiftIntensityd,
@@ -41,6 +42,11 @@ class Augmenter:
                 ),
                 RandGaussianNoised("image", std=0.03 * jitter, prob=0.3),
             ]
+        if config.histogram_warp > 0:
+            transforms.insert(
+                len(transforms) - (1 if jitter > 0 else 0),
+                RandHistogramShiftd("image", num_control_points=(4, 8), prob=config.histogram_warp),
+            )
         self.transform = Compose(transforms).set_random_state(seed=seed)
 
     def __call__(self, images: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -55,6 +55,10 @@ class ModelConfig:
     intensity_jitter : float
         Strength of the intensity augmentation (1 = scale ±15 %, shift ±0.1, gamma 0.7–1.5
         in normalised units); larger values mimic larger differences between acquisitions.
+    histogram_warp : float
+        Probability of a random monotone piecewise-linear intensity mapping (MONAI
+        ``RandHistogramShift``) per patch: keeps the order of grey values but not their
+        spacing, so the model cannot rely on the absolute grey value of a phase.
     normalization : {"percentile", "none"}
         ``percentile`` maps each volume's ``percentiles`` to 0..1 (robust to 8/16-bit/float).
     percentiles : tuple of float
@@ -82,6 +86,7 @@ class ModelConfig:
     validate_every: int = 50
     augmentation: bool = True
     intensity_jitter: float = 1.0
+    histogram_warp: float = 0.0
     normalization: str = "percentile"
     percentiles: tuple[float, float] = (0.5, 99.5)
     device: str = "auto"
@@ -132,6 +137,8 @@ class ModelConfig:
                 raise ModelError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not 0 <= self.intensity_jitter <= 5:
             raise ModelError(f"intensity_jitter must be in 0..5, got {self.intensity_jitter!r}")
+        if not 0 <= self.histogram_warp <= 1:
+            raise ModelError(f"histogram_warp must be in 0..1, got {self.histogram_warp!r}")
         if not self.learning_rate > 0:
             raise ModelError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.normalization not in NORMALIZATIONS:

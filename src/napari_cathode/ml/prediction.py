@@ -1,10 +1,11 @@
 """Blockwise prediction: proposal labels + uncertainty, written block by block.
 
 The volume is cut into slabs along z (plus a halo of context slices for 2.5D / 3D models)
-and, for very large slices, tiles in y/x with a halo. Inside a block MONAI's
-``SlidingWindowInferer`` runs the network with Gaussian-blended overlapping windows. Only
-one block's probabilities are ever in memory; labels and uncertainty go to the output arrays
-(zarr or numpy) as soon as a block is done.
+and, for very large slices, tiles in y/x with a halo. Inside a block, a 2D model runs on each
+plane whole or in grid-aligned y/x tiles whose halo is cropped (see ``Predictor._tiled_planes``);
+a 3D model runs through MONAI's ``SlidingWindowInferer`` with Gaussian-blended overlapping
+windows. Only one block's probabilities are ever in memory; labels and uncertainty go to the
+output arrays (zarr or numpy) as soon as a block is done.
 """
 
 from __future__ import annotations
@@ -36,15 +37,16 @@ class PredictionOptions:
     block_voxels : int
         Upper bound on voxels of one block (its probabilities take ``4 * classes`` bytes each).
     window : int
-        Largest in-plane sliding window. Slices up to this size go through the network whole
-        (padded to a multiple of the downsampling factor): the network is fully
-        convolutional, and one large window wastes nothing on overlap.
+        Largest in-plane window of a 2D model (pixels). Planes up to this size go through the
+        network whole (padded at the end to a multiple of the downsampling factor); larger
+        planes in tiles of this size whose ``tile_halo`` is cropped.
     overlap : float
-        Sliding-window overlap fraction.
+        Sliding-window overlap fraction (3D models).
     tile_halo : int
-        Halo (pixels) around y/x tiles of slices too large for one block.
+        Halo (pixels) around y/x tiles: tiles of large planes, and blocks of planes too large
+        for ``block_voxels``.
     batch_size : int
-        Windows per forward pass.
+        Windows per forward pass (on CPU a 2D model runs one plane at a time, which is faster).
     tta : bool
         Test-time augmentation: average the probabilities of the four y/x flips.
     """
@@ -84,6 +86,10 @@ class Predictor:
         options: PredictionOptions = PredictionOptions(),
     ) -> None:
         self.network = network.to(device).eval()
+        if config.spatial_dims == 2:
+            # In place: a network shared with a training loop (validation) keeps this layout,
+            # which CPU and CUDA convolutions both handle; values are unchanged.
+            self.network = self.network.to(memory_format=torch.channels_last)
         self.config = config
         self.normalization = normalization
         self.device = device
@@ -93,16 +99,11 @@ class Predictor:
 
     # -- one block -------------------------------------------------------------------------
     def _inferer(self, spatial: tuple[int, ...]) -> SlidingWindowInferer:
-        if self.config.spatial_dims == 2:
-            window = tuple(
-                min(_round_up(max(self.options.window, p), self.factor), _round_up(s, self.factor))
-                for s, p in zip(spatial, self.config.patch_size)
-            )
-        else:
-            window = tuple(
-                min(_round_up(p, self.factor) * (1 if i == 0 else 2), _round_up(s, self.factor))
-                for i, (s, p) in enumerate(zip(spatial, self.config.patch_size))
-            )
+        """MONAI's Gaussian-blended sliding window for 3D models (twice the patch in y/x)."""
+        window = tuple(
+            min(_round_up(p, self.factor) * (1 if i == 0 else 2), _round_up(s, self.factor))
+            for i, (s, p) in enumerate(zip(spatial, self.config.patch_size))
+        )
         return SlidingWindowInferer(
             roi_size=window,
             sw_batch_size=self.options.batch_size,
@@ -111,8 +112,64 @@ class Predictor:
             padding_mode="reflect",
         )
 
+    def _plane_logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Logits of whole 2D planes ``(N, C, y, x)``, run a few planes at a time.
+
+        Padding goes at the end only, so the network's downsampling grid starts at pixel 0 as
+        in MONAI's tiled windows and in every y/x tile (a U-Net is not shift-equivariant:
+        centred padding flipped ~5 % of the nearly tied pore/binder pixels of acquisition A).
+        On CPU one plane per forward pass in channels-last layout keeps the activations in
+        cache (2-3x faster than a batch of planes, measured on acquisition A).
+        """
+        height, width = inputs.shape[-2:]
+        pad_y = _round_up(height, self.factor) - height
+        pad_x = _round_up(width, self.factor) - width
+        if pad_y or pad_x:
+            mode = "reflect" if pad_y < height and pad_x < width else "replicate"
+            inputs = torch.nn.functional.pad(inputs, (0, pad_x, 0, pad_y), mode=mode)
+        step = 1 if self.device.type == "cpu" else self.options.batch_size
+        logits = [
+            self.network(inputs[i : i + step].contiguous(memory_format=torch.channels_last))
+            for i in range(0, inputs.shape[0], step)
+        ]
+        return torch.cat(logits)[..., :height, :width]
+
+    def _tiled_planes(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Logits of 2D planes of any size: y/x tiles of at most ``window`` px with a halo.
+
+        Written by hand instead of MONAI's ``SlidingWindowInferer`` (used for 3D models):
+        Gaussian-blended overlap recomputes up to 2.25x the pixels, while tiles whose halo is
+        cropped compute each pixel about once. Tile origins lie on the downsampling grid, so
+        a plane gives the same labels whole or tiled except where the ``tile_halo`` is
+        shorter than the receptive field. Tiles of 512-1024 px run ~2x faster per pixel than
+        whole 2048² planes on CPU (cache), measured with the default network.
+        """
+        height, width = inputs.shape[-2:]
+        window = max(_round_up(self.options.window, self.factor), self.factor)
+        if height <= window and width <= window:
+            return self._plane_logits(inputs)
+        halo = _round_up(self.options.tile_halo, self.factor)
+        core = max(self.factor, window - 2 * halo)
+        out = None
+        for y0 in range(0, height, core):
+            for x0 in range(0, width, core):
+                ry = slice(max(0, y0 - halo), min(height, y0 + core + halo))
+                rx = slice(max(0, x0 - halo), min(width, x0 + core + halo))
+                tile = self._plane_logits(inputs[..., ry, rx])
+                if out is None:
+                    out = tile.new_empty((*tile.shape[:2], height, width))
+                y1, x1 = min(height, y0 + core), min(width, x0 + core)
+                out[..., y0:y1, x0:x1] = tile[
+                    ..., y0 - ry.start : y1 - ry.start, x0 - rx.start : x1 - rx.start
+                ]
+        return out
+
     def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        inferer = self._inferer(tuple(inputs.shape[2:]))
+        if self.config.spatial_dims == 2:
+            inferer = self._tiled_planes
+        else:
+            sliding = self._inferer(tuple(inputs.shape[2:]))
+            inferer = lambda batch: sliding(batch, self.network)  # noqa: E731
         amp = self.device.type == "cuda" and self.config.mixed_precision
         variants = [()]
         if self.options.tta:
@@ -122,7 +179,7 @@ class Predictor:
         with torch.inference_mode(), torch.autocast(self.device.type, enabled=amp):
             for dims in variants:
                 batch = torch.flip(inputs, dims) if dims else inputs
-                probs = torch.softmax(inferer(batch, self.network).float(), dim=1)
+                probs = torch.softmax(inferer(batch).float(), dim=1)
                 probs = torch.flip(probs, dims) if dims else probs
                 total = probs if total is None else total + probs
         return total / len(variants)
@@ -166,7 +223,9 @@ class Predictor:
         if size_y * size_x <= max_pixels:
             return [(slice(0, size_y), slice(0, size_x), slice(0, size_y), slice(0, size_x))]
         side = max(self.options.window, int(math.sqrt(max_pixels)) - 2 * self.options.tile_halo)
-        halo = self.options.tile_halo
+        # tile origins on the network's downsampling grid (see _whole_planes)
+        side = max(self.factor, side // self.factor * self.factor)
+        halo = _round_up(self.options.tile_halo, self.factor)
         tiles = []
         for y0 in range(0, size_y, side):
             for x0 in range(0, size_x, side):

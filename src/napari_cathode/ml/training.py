@@ -56,6 +56,7 @@ TRAINING_FIELDS = (
     "validate_every",
     "augmentation",
     "intensity_jitter",
+    "histogram_warp",
     "device",
     "mixed_precision",
     "seed",
@@ -123,7 +124,7 @@ def warm_config(init: LoadedModel, config: ModelConfig) -> ModelConfig:
     return init.config.replace(classes=config.classes, **changes)
 
 
-def _with_normalization(volume: TrainingVolume, config: ModelConfig) -> TrainingVolume:
+def with_normalization(volume: TrainingVolume, config: ModelConfig) -> TrainingVolume:
     """``volume`` with its own robust normalisation fitted when it has none."""
     if volume.normalization is not None:
         return volume
@@ -131,6 +132,134 @@ def _with_normalization(volume: TrainingVolume, config: ModelConfig) -> Training
         volume.image, method=config.normalization, percentiles=config.percentiles, seed=config.seed
     )
     return dataclasses.replace(volume, normalization=fitted)
+
+
+def initial_network(
+    config: ModelConfig, init_model: str | Path | LoadedModel | None
+) -> tuple[ModelConfig, torch.nn.Module, str | None]:
+    """The config and network a round starts from, and the warm-start model's path.
+
+    With ``init_model`` (a folder or a loaded model) the network is a copy of its network and
+    the config comes from :func:`warm_config`; without, a new network is built from ``config``.
+    """
+    if isinstance(init_model, (str, Path)):
+        init_model = load_model(init_model)
+    if init_model is None:
+        return config, build_network(config), None
+    warm_name = str(init_model.path) if init_model.path else None
+    # A copy: never train the caller's model in place.
+    return warm_config(init_model, config), copy.deepcopy(init_model.network), warm_name
+
+
+def plan_split(volumes: Sequence[TrainingVolume], validation: str = "auto") -> DataSplit:
+    """The labelled (volume, z) pairs of ``volumes`` split by the module's rule.
+
+    ``validation="none"`` trains and reports on every slice (nothing held out).
+
+    Raises
+    ------
+    ModelError
+        If no volume has any ground truth.
+    """
+    pairs = [
+        (i, int(z))
+        for i, v in enumerate(volumes)
+        for z in (v.slices if v.slices is not None else labelled_slices(v.truth))
+    ]
+    if not pairs:
+        raise ModelError("there is no ground truth to train on: label or review at least one slice")
+    if validation == "auto":
+        return split_slices(pairs)
+    return DataSplit(tuple(sorted(pairs)), tuple(sorted(pairs)), False)
+
+
+def training_regions(
+    volumes: Sequence[TrainingVolume], split: DataSplit, config: ModelConfig
+) -> list:
+    """Normalised regions of the training slices of ``split`` (for a :class:`PatchSampler`)."""
+    regions = []
+    for i, v in enumerate(volumes):
+        zs = [z for vi, z in split.train if vi == i]
+        if zs:
+            regions += extract_regions(
+                v.image, v.truth, zs, config=config, normalization=v.normalization, source=v.name
+            )
+    return regions
+
+
+def validation_predictors(
+    network: torch.nn.Module,
+    volumes: Sequence[TrainingVolume],
+    config: ModelConfig,
+    device: torch.device,
+) -> dict[int, Predictor]:
+    """One predictor per volume, sharing ``network`` (moved to ``device``)."""
+    return {
+        i: Predictor(
+            network,
+            config=config,
+            normalization=v.normalization,
+            device=device,
+            options=PredictionOptions(batch_size=config.batch_size),
+        )
+        for i, v in enumerate(volumes)
+    }
+
+
+@dataclass
+class Optimisation:
+    """Loss, AdamW under a one-cycle LR schedule, and mixed precision on CUDA.
+
+    The schedule warms up over the first 10 % of ``config.steps`` to ``config.learning_rate``
+    and anneals to ~0 at the last step; build with :meth:`create`.
+    """
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loss_fn: torch.nn.Module
+    device: torch.device
+    amp: bool
+
+    @classmethod
+    def create(cls, parameters, config: ModelConfig, device: torch.device) -> Optimisation:
+        """The optimisation of ``parameters`` (a network's) for one round of ``config``."""
+        loss_fn = MaskedDiceCELoss()
+        optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=1e-4)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.1
+        )
+        amp = device.type == "cuda" and config.mixed_precision
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        return cls(optimizer, scheduler, scaler, loss_fn, device, amp)
+
+    def step(self, model: torch.nn.Module, images: np.ndarray, truth: np.ndarray) -> float:
+        """One optimiser step of ``model`` on a batch; returns the loss."""
+        images_t = torch.from_numpy(images).to(self.device)
+        truth_t = torch.from_numpy(truth).to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, enabled=self.amp):
+            loss = self.loss_fn(model(images_t), truth_t)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(loss.detach())
+
+
+def draw_batch(
+    sampler: PatchSampler, augmenter: Augmenter | None, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of training patches, augmented when there is an augmenter."""
+    images, truth = sampler.sample(batch_size)
+    if augmenter is not None:
+        images, truth = augmenter(images, truth)
+    return images, truth
+
+
+def is_validation_step(step: int, config: ModelConfig) -> bool:
+    """Validate every ``config.validate_every`` steps and at the last step."""
+    return step % config.validate_every == 0 or step == config.steps
 
 
 def _is_cancelled(cancel) -> bool:
@@ -141,7 +270,8 @@ def _is_cancelled(cancel) -> bool:
     return bool(cancel())
 
 
-def _validate(predictor_for, volumes, pairs, classes) -> dict[str, float | None]:
+def validation_dice(predictor_for, volumes, pairs, classes) -> dict[str, float | None]:
+    """Per-class Dice of the predictions of ``pairs`` (volume index, z) against the truth."""
     counts = DiceCounts()
     for v, z in pairs:
         labels, _ = predictor_for(v).predict_slab(volumes[v].image, z, z + 1)
@@ -149,7 +279,61 @@ def _validate(predictor_for, volumes, pairs, classes) -> dict[str, float | None]
     return counts.scores(classes)
 
 
-def _document(
+class BestCheckpoint:
+    """Validates a network on a split's validation slices and keeps its best state.
+
+    The best state is the one with the highest mean validation Dice when slices are held out;
+    without held-out slices it is always the latest. ``best`` is ``(score, step, state, dice)``
+    (score -1 when no class could be scored) and ``history`` one record per validation.
+
+    Parameters
+    ----------
+    volumes : sequence of TrainingVolume
+        With their normalisation.
+    split : DataSplit
+    config : ModelConfig
+    predictors : dict
+        Volume index to the :class:`Predictor` that runs the network being trained.
+    """
+
+    def __init__(self, volumes, split: DataSplit, config: ModelConfig, predictors) -> None:
+        self.volumes, self.split, self.config = volumes, split, config
+        self.predictors = predictors
+        self.history: list[dict] = []
+        self.best: tuple[float, int, dict, dict] | None = None
+
+    def validate(
+        self, network: torch.nn.Module, step: int, losses: Sequence[float]
+    ) -> tuple[dict[str, float | None], float | None]:
+        """Score ``network`` (put in eval mode) at ``step``; record it in ``history``."""
+        network.eval()
+        dice = validation_dice(
+            self.predictors.__getitem__, self.volumes, self.split.validation, self.config.classes
+        )
+        mean = mean_dice(dice)
+        self.history.append(
+            {
+                "step": step,
+                "loss": float(np.mean(losses[-self.config.validate_every :])),
+                "dice": dice,
+                "mean_dice": mean,
+                "held_out": self.split.held_out,
+            }
+        )
+        return dice, mean
+
+    def keep_if_best(self, network: torch.nn.Module) -> bool:
+        """Keep a copy of ``network``'s state if the latest validation is the best so far."""
+        record = self.history[-1]
+        score = -1.0 if record["mean_dice"] is None else record["mean_dice"]
+        if self.best is not None and self.split.held_out and score <= self.best[0]:
+            return False
+        state = copy.deepcopy({k: v.detach().cpu() for k, v in network.state_dict().items()})
+        self.best = (score, record["step"], state, record["dice"])
+        return True
+
+
+def model_document(
     metadata,
     config,
     volumes,
@@ -219,60 +403,22 @@ def train(
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    if isinstance(init_model, (str, Path)):
-        init_model = load_model(init_model)
-    if init_model is not None:
-        config = warm_config(init_model, config)
-        network = copy.deepcopy(init_model.network)  # never train the caller's model in place
-    else:
-        network = build_network(config)
+    config, network, warm_name = initial_network(config, init_model)
     device = resolve_device(config.device)
     device_name = describe_device(device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
 
-    volumes = [_with_normalization(v, config) for v in volumes]
-    pairs = [
-        (i, int(z))
-        for i, v in enumerate(volumes)
-        for z in (v.slices if v.slices is not None else labelled_slices(v.truth))
-    ]
-    if not pairs:
-        raise ModelError("there is no ground truth to train on: label or review at least one slice")
-    split = (
-        split_slices(pairs)
-        if validation == "auto"
-        else DataSplit(tuple(sorted(pairs)), tuple(sorted(pairs)), False)
-    )
-    regions = []
-    for i, v in enumerate(volumes):
-        zs = [z for vi, z in split.train if vi == i]
-        if zs:
-            regions += extract_regions(
-                v.image, v.truth, zs, config=config, normalization=v.normalization, source=v.name
-            )
-    sampler = PatchSampler(regions, config=config, rng=rng)
+    volumes = [with_normalization(v, config) for v in volumes]
+    split = plan_split(volumes, validation)
+    sampler = PatchSampler(training_regions(volumes, split, config), config=config, rng=rng)
     augmenter = Augmenter(config, seed=config.seed) if config.augmentation else None
 
     network.to(device)
-    loss_fn = MaskedDiceCELoss()
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.1
+    optimisation = Optimisation.create(network.parameters(), config, device)
+    checkpoints = BestCheckpoint(
+        volumes, split, config, validation_predictors(network, volumes, config, device)
     )
-    amp = device.type == "cuda" and config.mixed_precision
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    predictors = {
-        i: Predictor(
-            network,
-            config=config,
-            normalization=v.normalization,
-            device=device,
-            options=PredictionOptions(batch_size=config.batch_size),
-        )
-        for i, v in enumerate(volumes)
-    }
-    warm_name = str(init_model.path) if init_model is not None and init_model.path else None
     yield StartedEvent(
         device_name,
         config.steps,
@@ -281,57 +427,29 @@ def train(
         warm_name,
     )
 
-    history: list[dict] = []
     losses: list[float] = []
-    best: tuple[float, int, dict, dict] | None = None  # (mean, step, state, dice)
     train_started = time.perf_counter()
     for step in range(1, config.steps + 1):
         if _is_cancelled(cancel):
             yield CancelledEvent(step - 1)
             return
         network.train()
-        images, truth = sampler.sample(config.batch_size)
-        if augmenter is not None:
-            images, truth = augmenter(images, truth)
-        images_t = torch.from_numpy(images).to(device)
-        truth_t = torch.from_numpy(truth).to(device)
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, enabled=amp):
-            loss = loss_fn(network(images_t), truth_t)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        losses.append(float(loss.detach()))
+        losses.append(
+            optimisation.step(network, *draw_batch(sampler, augmenter, config.batch_size))
+        )
         yield StepEvent(step, losses[-1])
 
-        if step % config.validate_every == 0 or step == config.steps:
-            network.eval()
-            dice = _validate(predictors.__getitem__, volumes, split.validation, config.classes)
-            mean = mean_dice(dice)
-            history.append(
-                {
-                    "step": step,
-                    "loss": float(np.mean(losses[-config.validate_every :])),
-                    "dice": dice,
-                    "mean_dice": mean,
-                    "held_out": split.held_out,
-                }
-            )
+        if is_validation_step(step, config):
+            dice, mean = checkpoints.validate(network, step, losses)
             yield ValidationEvent(step, dice, mean, split.held_out)
-            score = -1.0 if mean is None else mean
-            if best is None or not split.held_out or score > best[0]:
-                state = copy.deepcopy(
-                    {k: v.detach().cpu() for k, v in network.state_dict().items()}
-                )
-                best = (score, step, state, dice)
-                checkpoint = _document(
+            if checkpoints.keep_if_best(network):
+                checkpoint = model_document(
                     metadata,
                     config,
                     volumes,
                     split,
-                    history,
-                    best,
+                    checkpoints.history,
+                    checkpoints.best,
                     device_name,
                     warm_name,
                     train_seconds=time.perf_counter() - train_started,
@@ -341,15 +459,16 @@ def train(
                 yield CheckpointEvent(step, str(out_dir), mean)
     train_seconds = time.perf_counter() - train_started
 
+    best = checkpoints.best
     assert best is not None  # the last step always validates
     network.load_state_dict(best[2])
     network.eval()
-    document = _document(
+    document = model_document(
         metadata,
         config,
         volumes,
         split,
-        history,
+        checkpoints.history,
         best,
         device_name,
         warm_name,
