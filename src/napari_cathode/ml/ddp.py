@@ -46,21 +46,18 @@ from napari_cathode.ml.augment import Augmenter
 from napari_cathode.ml.checkpoint import MODEL_JSON, save_model
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.device import describe_device
+from napari_cathode.ml.optimisation import Optimisation, draw_batch
 from napari_cathode.ml.sampling import PatchSampler
 from napari_cathode.ml.starter import describe_choice, resolve_init_model
 from napari_cathode.ml.training import (
-    BestCheckpoint,
-    Optimisation,
     TrainingVolume,
-    draw_batch,
     initial_network,
-    is_validation_step,
     model_document,
     plan_split,
     training_regions,
-    validation_predictors,
     with_normalization,
 )
+from napari_cathode.ml.validation import BestCheckpoint, is_validation_step, validation_predictors
 
 #: Named explicitly: under ``torchrun -m`` this module runs as ``__main__``.
 log = logging.getLogger("napari_cathode.ml.ddp")

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from napari_cathode.core.errors import ModelError
-from napari_cathode.core.metrics import DiceCounts, mean_dice
 from napari_cathode.ml.augment import Augmenter
 from napari_cathode.ml.checkpoint import LoadedModel, load_model, save_model
 from napari_cathode.ml.config import ModelConfig
@@ -38,11 +37,11 @@ from napari_cathode.ml.events import (
     TrainingEvent,
     ValidationEvent,
 )
-from napari_cathode.ml.losses import MaskedDiceCELoss
 from napari_cathode.ml.networks import build_network
 from napari_cathode.ml.normalization import Normalization, fit_normalization
-from napari_cathode.ml.prediction import PredictionOptions, Predictor
+from napari_cathode.ml.optimisation import Optimisation, draw_batch
 from napari_cathode.ml.sampling import PatchSampler, extract_regions, labelled_slices
+from napari_cathode.ml.validation import BestCheckpoint, is_validation_step, validation_predictors
 
 log = logging.getLogger(__name__)
 
@@ -187,150 +186,12 @@ def training_regions(
     return regions
 
 
-def validation_predictors(
-    network: torch.nn.Module,
-    volumes: Sequence[TrainingVolume],
-    config: ModelConfig,
-    device: torch.device,
-) -> dict[int, Predictor]:
-    """One predictor per volume, sharing ``network`` (moved to ``device``)."""
-    return {
-        i: Predictor(
-            network,
-            config=config,
-            normalization=v.normalization,
-            device=device,
-            options=PredictionOptions(batch_size=config.batch_size),
-        )
-        for i, v in enumerate(volumes)
-    }
-
-
-@dataclass
-class Optimisation:
-    """Loss, AdamW under a one-cycle LR schedule, and mixed precision on CUDA.
-
-    The schedule warms up over the first 10 % of ``config.steps`` to ``config.learning_rate``
-    and anneals to ~0 at the last step; build with :meth:`create`.
-    """
-
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    loss_fn: torch.nn.Module
-    device: torch.device
-    amp: bool
-
-    @classmethod
-    def create(cls, parameters, config: ModelConfig, device: torch.device) -> Optimisation:
-        """The optimisation of ``parameters`` (a network's) for one round of ``config``."""
-        loss_fn = MaskedDiceCELoss()
-        optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=1e-4)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.1
-        )
-        amp = device.type == "cuda" and config.mixed_precision
-        scaler = torch.amp.GradScaler("cuda", enabled=amp)
-        return cls(optimizer, scheduler, scaler, loss_fn, device, amp)
-
-    def step(self, model: torch.nn.Module, images: np.ndarray, truth: np.ndarray) -> float:
-        """One optimiser step of ``model`` on a batch; returns the loss."""
-        images_t = torch.from_numpy(images).to(self.device)
-        truth_t = torch.from_numpy(truth).to(self.device)
-        self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, enabled=self.amp):
-            loss = self.loss_fn(model(images_t), truth_t)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        return float(loss.detach())
-
-
-def draw_batch(
-    sampler: PatchSampler, augmenter: Augmenter | None, batch_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """A batch of training patches, augmented when there is an augmenter."""
-    images, truth = sampler.sample(batch_size)
-    if augmenter is not None:
-        images, truth = augmenter(images, truth)
-    return images, truth
-
-
-def is_validation_step(step: int, config: ModelConfig) -> bool:
-    """Validate every ``config.validate_every`` steps and at the last step."""
-    return step % config.validate_every == 0 or step == config.steps
-
-
 def _is_cancelled(cancel) -> bool:
     if cancel is None:
         return False
     if hasattr(cancel, "is_set"):  # threading or multiprocessing Event
         return cancel.is_set()
     return bool(cancel())
-
-
-def validation_dice(predictor_for, volumes, pairs, classes) -> dict[str, float | None]:
-    """Per-class Dice of the predictions of ``pairs`` (volume index, z) against the truth."""
-    counts = DiceCounts()
-    for v, z in pairs:
-        labels, _ = predictor_for(v).predict_slab(volumes[v].image, z, z + 1)
-        counts.add(np.asarray(volumes[v].truth[z]), labels[0])
-    return counts.scores(classes)
-
-
-class BestCheckpoint:
-    """Validates a network on a split's validation slices and keeps its best state.
-
-    The best state is the one with the highest mean validation Dice when slices are held out;
-    without held-out slices it is always the latest. ``best`` is ``(score, step, state, dice)``
-    (score -1 when no class could be scored) and ``history`` one record per validation.
-
-    Parameters
-    ----------
-    volumes : sequence of TrainingVolume
-        With their normalisation.
-    split : DataSplit
-    config : ModelConfig
-    predictors : dict
-        Volume index to the :class:`Predictor` that runs the network being trained.
-    """
-
-    def __init__(self, volumes, split: DataSplit, config: ModelConfig, predictors) -> None:
-        self.volumes, self.split, self.config = volumes, split, config
-        self.predictors = predictors
-        self.history: list[dict] = []
-        self.best: tuple[float, int, dict, dict] | None = None
-
-    def validate(
-        self, network: torch.nn.Module, step: int, losses: Sequence[float]
-    ) -> tuple[dict[str, float | None], float | None]:
-        """Score ``network`` (put in eval mode) at ``step``; record it in ``history``."""
-        network.eval()
-        dice = validation_dice(
-            self.predictors.__getitem__, self.volumes, self.split.validation, self.config.classes
-        )
-        mean = mean_dice(dice)
-        self.history.append(
-            {
-                "step": step,
-                "loss": float(np.mean(losses[-self.config.validate_every :])),
-                "dice": dice,
-                "mean_dice": mean,
-                "held_out": self.split.held_out,
-            }
-        )
-        return dice, mean
-
-    def keep_if_best(self, network: torch.nn.Module) -> bool:
-        """Keep a copy of ``network``'s state if the latest validation is the best so far."""
-        record = self.history[-1]
-        score = -1.0 if record["mean_dice"] is None else record["mean_dice"]
-        if self.best is not None and self.split.held_out and score <= self.best[0]:
-            return False
-        state = copy.deepcopy({k: v.detach().cpu() for k, v in network.state_dict().items()})
-        self.best = (score, record["step"], state, record["dice"])
-        return True
 
 
 def model_document(
