@@ -46,3 +46,16 @@ def test_all_unlabeled_batch_gives_zero_loss_and_gradient():
     loss.backward()
     assert loss.item() == 0.0
     assert torch.all(logits.grad == 0)
+
+
+def test_non_contiguous_class_ids_map_to_their_channels():
+    """Classes 1, 2, 5 (a user deleted classes 3 and 4): truth 5 is the third channel."""
+    ids = (1, 2, 5)
+    truth = torch.tensor([[[1, 2], [5, 0]]])
+    channel = {1: 0, 2: 1, 5: 2}
+    onehot = torch.zeros(1, 3, 2, 2)
+    for (y, x), value in zip([(0, 0), (0, 1), (1, 0)], [1, 2, 5], strict=True):
+        onehot[0, channel[value], y, x] = 1.0
+    right, wrong = onehot * 8.0, onehot.roll(1, dims=1) * 8.0
+    loss = MaskedDiceCELoss(class_ids=ids)
+    assert loss(right, truth) < 0.1 < loss(wrong, truth)

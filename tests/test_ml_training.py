@@ -128,3 +128,22 @@ def test_3d_patch_model_trains_and_predicts(acquisition_a_crop, tmp_path):
     assert events[0].validation_slices == 1  # slice 3's truth is masked out of the 3D block
     proposal, scores = predict_array(events[-1].path, image, device="cpu")
     assert proposal.all() and set(np.unique(proposal)) <= {1, 2, 3} and len(scores) == 5
+
+
+def test_non_contiguous_class_ids_train_and_validate(acquisition_a_crop, tmp_path):
+    """Classes 1, 2, 5 (ids are editable in the Project dock): a round trains on id 5 too."""
+    from napari_cathode.core.classes import SegmentationClass
+
+    image, labels = acquisition_a_crop
+    labels = np.where(labels == 3, 5, labels).astype(np.uint8)
+    classes = (
+        SegmentationClass(1, "pore", "#3b82f6"),
+        SegmentationClass(2, "active material", "#f59e0b"),
+        SegmentationClass(5, "carbon-binder", "#10b981"),
+    )
+    events = _run(
+        [TrainingVolume(image, labels, "A")], tmp_path, "m", config=TINY.replace(classes=classes)
+    )
+    assert isinstance(events[-1], ev.DoneEvent)
+    validation = [e for e in events if isinstance(e, ev.ValidationEvent)][-1]
+    assert validation.dice["carbon-binder"] > 0

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from napari_cathode.core.errors import CathodeError
 
 
@@ -92,3 +94,32 @@ def validate_classes(classes) -> tuple[SegmentationClass, ...]:
     if len(set(names)) != len(names):
         raise CathodeError(f"class names must be unique, got {names}")
     return classes
+
+
+def channel_lookup(class_ids) -> np.ndarray:
+    """The one mapping from label value to network channel.
+
+    Parameters
+    ----------
+    class_ids : sequence of int
+        The class id of each channel, in channel order: ``[c.id for c in config.classes]``
+        (classes are sorted by id, see :func:`validate_classes`). Ids need not be 1..K.
+
+    Returns
+    -------
+    ndarray (256,) int64
+        ``lookup[label]`` is the channel of class id ``label``; ``-1`` for 0 (unlabeled) and
+        for values that are not a class id.
+
+    Examples
+    --------
+    >>> from napari_cathode.core.classes import channel_lookup
+    >>> channel_lookup([1, 2, 5])[[0, 1, 2, 5, 7]].tolist()
+    [-1, 0, 1, 2, -1]
+    """
+    ids = [int(i) for i in class_ids]
+    if len(set(ids)) != len(ids) or not all(1 <= i <= 255 for i in ids):
+        raise CathodeError(f"class ids must be unique values in 1..255, got {ids}")
+    lookup = np.full(256, -1, dtype=np.int64)
+    lookup[ids] = np.arange(len(ids))
+    return lookup

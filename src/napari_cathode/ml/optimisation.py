@@ -35,7 +35,7 @@ class Optimisation:
     @classmethod
     def create(cls, parameters, config: ModelConfig, device: torch.device) -> Optimisation:
         """The optimisation of ``parameters`` (a network's) for one round of ``config``."""
-        loss_fn = MaskedDiceCELoss()
+        loss_fn = MaskedDiceCELoss(class_ids=tuple(c.id for c in config.classes))
         optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=1e-4)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.1
