@@ -122,7 +122,9 @@ def run(args) -> int:
         unit=project.unit,
         overwrite=True,
     )
-    tiff = export_tiff(out / "acquisition_a_labels.tif", labels, voxel_size=project.voxel_size)
+    tiff = export_tiff(
+        out / "acquisition_a_labels.tif", labels, voxel_size=project.voxel_size, overwrite=True
+    )
     print(f"wrote {ome}\nwrote {tiff}")
     _step(
         "microstructure statistics",

@@ -120,6 +120,11 @@ def read_metadata(root: Path) -> dict:
         If the folder is not a project, the file is damaged, or its format is unknown.
     """
     file = root / METADATA_FILE
+    if root.is_file():
+        raise ProjectError(
+            f"{root} is a file, not a napari-cathode project (a project is a folder with "
+            f"{METADATA_FILE}); give the project folder, or create one from this file with new"
+        )
     if not root.is_dir():
         raise ProjectError(f"{root} is not a napari-cathode project: no such folder")
     if not file.is_file():

@@ -22,6 +22,7 @@ import zarr
 from napari_cathode.core.errors import VolumeError
 from napari_cathode.core.ome_zarr_read import is_ome_zarr_group, open_ome_zarr_image
 from napari_cathode.core.volume_axes import RawVolume, harmonise_spacing
+from napari_cathode.core.volume_zarr import strict_dask
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def _choose_message(path: Path, candidates: list[str], container: str) -> str:
     return f"{path}: the {container} holds several arrays {candidates}; choose one with dataset="
 
 
-def open_zarr(path: Path, dataset: str | None) -> RawVolume:
+def open_zarr(path: Path, dataset: str | None, *, missing_ok: bool = False) -> RawVolume:
     """Open a zarr array, a group holding one array, or an OME-Zarr image (level 0)."""
     try:
         node = zarr.open(str(path), mode="r")
@@ -156,14 +157,14 @@ def open_zarr(path: Path, dataset: str | None) -> RawVolume:
         node = node[dataset]
     if isinstance(node, zarr.Group):
         if is_ome_zarr_group(node):
-            return open_ome_zarr_image(node, path)
+            return open_ome_zarr_image(node, path, missing_ok=missing_ok)
         candidates = _zarr_candidates(node)
         if len(candidates) != 1:
             raise VolumeError(_choose_message(path, candidates, "zarr group"))
         node = node[candidates[0]]
     if node.dtype.kind not in "biuf":
         raise VolumeError(f"{path}: zarr array has dtype {node.dtype}, not numbers")
-    return RawVolume(da.from_zarr(node))
+    return RawVolume(strict_dask(node, path, missing_ok=missing_ok))
 
 
 def _zarr_candidates(group: zarr.Group) -> list[str]:

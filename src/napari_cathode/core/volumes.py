@@ -126,7 +126,7 @@ def is_volume_path(path: str | Path) -> bool:
     return is_zarr_folder(path) or path.name.lower().endswith(".zarr") or bool(slice_files(path))
 
 
-def _open_raw(path: Path, dataset: str | None) -> RawVolume:
+def _open_raw(path: Path, dataset: str | None, missing_ok: bool = False) -> RawVolume:
     """Dispatch on the kind of path to the format reader."""
     if path.is_dir():
         if (path / _PROJECT_FILE).exists():
@@ -134,7 +134,7 @@ def _open_raw(path: Path, dataset: str | None) -> RawVolume:
                 f"{path}: is a napari-cathode project, not a volume; open it as a project instead"
             )
         if is_zarr_folder(path):
-            return open_zarr(path, dataset)
+            return open_zarr(path, dataset, missing_ok=missing_ok)
         if path.name.lower().endswith(".zarr"):
             raise VolumeError(
                 f"{path}: named .zarr but holds no zarr metadata "
@@ -181,6 +181,7 @@ def open_volume(
     dataset: str | None = None,
     channel: int | None = None,
     time: int | None = None,
+    missing_chunks: str = "error",
 ) -> Volume:
     """Open a volume lazily as (z, y, x).
 
@@ -196,6 +197,9 @@ def open_volume(
         Channel (or RGB component) to take from multi-channel or colour data.
     time : int, optional
         Time point to take from time series (4D data).
+    missing_chunks : {"error", "fill"}
+        zarr: chunks absent from the store are an error (default; an incomplete copy would
+        otherwise read as zeros), or read as the fill value.
 
     Returns
     -------
@@ -213,7 +217,9 @@ def open_volume(
     path = Path(path).expanduser()
     if not path.exists():
         raise VolumeError(f"{path}: no such file or folder; check the path")
-    raw = _open_raw(path, dataset)
+    if missing_chunks not in ("error", "fill"):
+        raise VolumeError(f"missing_chunks={missing_chunks!r} must be 'error' or 'fill'")
+    raw = _open_raw(path, dataset, missing_ok=missing_chunks == "fill")
     data = select_zyx(raw, channel=channel, time=time, name=str(path))
     if data.dtype.kind not in "biuf":
         raise VolumeError(
