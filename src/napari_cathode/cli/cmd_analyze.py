@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from napari_cathode.cli.options import non_negative_int, positive_float, positive_int
 from napari_cathode.core.errors import CathodeError
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def register(sub) -> None:
     p.add_argument(
         "--voxel-size",
         nargs=3,
-        type=float,
+        type=positive_float,
         metavar=("Z", "Y", "X"),
         help="voxel size, overrides the file's",
     )
@@ -91,25 +92,25 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--h-max",
-        type=float,
+        type=positive_float,
         default=2.0,
         help="watershed seed height in voxels; larger merges more (default 2)",
     )
     p.add_argument(
         "--min-particle-voxels",
-        type=int,
+        type=non_negative_int,
         default=20,
         help="drop particles smaller than this (default 20)",
     )
     p.add_argument(
         "--closing-radius",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="also count surface-open cracks narrower than ~2x this (default 0)",
     )
     p.add_argument(
         "--min-crack-voxels",
-        type=int,
+        type=positive_int,
         default=3,
         help="crack voxels that make a particle cracked (default 3)",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from napari_cathode.cli.options import positive_int
+
 EXAMPLES = """examples:
   napari-cathode simulate --image A.tif --labels A_labels.tif --out sim-A
   napari-cathode simulate --image C.tif --labels C_labels.tif --out sim-C \\
@@ -38,12 +40,17 @@ def register(sub) -> None:
         help="model to start round 0 from: the shipped NMC nano-CT model (starter), a model "
         "folder, or none (default: from scratch)",
     )
-    p.add_argument("--initial", type=int, default=2, help="slices annotated in round 0 (default 2)")
     p.add_argument(
-        "--per-round", type=int, default=1, help="slices reviewed per later round (default 1)"
+        "--initial", type=positive_int, default=2, help="slices annotated in round 0 (default 2)"
     )
     p.add_argument(
-        "--rounds", type=int, default=3, help="rounds in all, round 0 included (default 3)"
+        "--per-round",
+        type=positive_int,
+        default=1,
+        help="slices reviewed per later round (default 1)",
+    )
+    p.add_argument(
+        "--rounds", type=positive_int, default=3, help="rounds in all, round 0 included (default 3)"
     )
     p.add_argument(
         "--strategy",

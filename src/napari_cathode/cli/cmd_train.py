@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from napari_cathode.cli.options import non_negative_int, positive_int
 from napari_cathode.core.classes import DEFAULT_CLASSES, classes_from_names
 from napari_cathode.core.errors import CathodeError, ModelError, VolumeError
 
@@ -37,7 +38,9 @@ def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) 
     from napari_cathode.ml.config import ModelConfig
 
     parser.add_argument(
-        "--steps", type=int, help=f"optimiser steps per round (default {ModelConfig().steps})"
+        "--steps",
+        type=positive_int,
+        help=f"optimiser steps per round (default {ModelConfig().steps})",
     )
     parser.add_argument(
         "--device",
@@ -45,7 +48,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) 
         default="auto",
         help="auto uses a CUDA GPU when there is one (default)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     if classes:
         parser.add_argument(
             "--classes",
@@ -211,7 +214,7 @@ def register(sub) -> None:
     p.add_argument("--from-scratch", action="store_true", help="same as --init-model none")
     p.add_argument(
         "--gpus",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="train the project round on N >= 2 GPUs of this node (torchrun, DDP with NCCL); "
         "with --device cpu, N CPU processes (gloo, for testing)",
