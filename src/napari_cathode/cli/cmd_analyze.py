@@ -61,6 +61,11 @@ def register(sub) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out folder written by an earlier analyze",
+    )
+    p.add_argument(
         "--voxel-size",
         nargs=3,
         type=positive_float,
@@ -162,7 +167,10 @@ def run(args: argparse.Namespace) -> int:
     from napari_cathode.core.analysis.report import write_analysis
     from napari_cathode.core.analysis.sources import open_labels_source
     from napari_cathode.core.analysis.summary import AnalysisConfig, analyze_labels
+    from napari_cathode.core.outputs import check_output, remove_output
 
+    # Before any work: the output must not be an input, a project, a file or foreign data.
+    out = check_output(args.out, inputs=[args.labels], overwrite=args.overwrite, what="--out")
     source = open_labels_source(
         args.labels,
         class_names=args.classes,
@@ -193,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
         region=args.roi,
         progress=_Bars(),
     )
-    written = write_analysis(result, args.out, save_instances=args.save_instances)
+    remove_output(out)  # an earlier analysis, checked above (ours, and asked for)
+    written = write_analysis(result, out, save_instances=args.save_instances)
     summary = result.to_summary()
     unit = summary["length_unit"]
     print(f"{source.path}: {result.shape[0]}x{result.shape[1]}x{result.shape[2]} voxels")

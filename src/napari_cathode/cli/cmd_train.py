@@ -202,7 +202,14 @@ def register(sub) -> None:
         "--labels", action="append", default=[], help="label volume matching each --image"
     )
     p.add_argument(
-        "--out", help="model folder to write (replaced atomically when training finishes)"
+        "--out",
+        help="model folder to write (published atomically when training finishes); never "
+        "inside a project",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out model folder written by napari-cathode",
     )
     p.add_argument(
         "--init-model",
@@ -234,7 +241,10 @@ def run(args) -> int:
     if args.project and (args.image or args.labels or args.out):
         raise CathodeError("give either PROJECT or --image/--labels/--out, not both")
     if args.gpus is not None:
-        return run_distributed(args)
+        from napari_cathode.core.project_lock import project_lock
+
+        with project_lock(args.project, "train"):
+            return run_distributed(args)
     if args.project:
         config = model_config_from_args(args)
         request = ProjectTrainingRequest(
@@ -250,6 +260,14 @@ def run(args) -> int:
         missing = [path for path in (*args.image, *args.labels) if not Path(path).exists()]
         if missing:
             raise VolumeError(f"{missing[0]} does not exist; check the --image/--labels paths")
+        from napari_cathode.core.outputs import check_output
+
+        check_output(
+            args.out,
+            inputs=[*args.image, *args.labels, _model_path(args.init_model)],
+            overwrite=args.overwrite,
+            what="--out model folder",
+        )
         if args.from_scratch:
             args.init_model = None  # "same as --init-model none"
         config = model_config_from_args(args, classes=classes_for(args))
@@ -260,13 +278,26 @@ def run(args) -> int:
             config=config,
             init_model=args.init_model,
         )
-    done = run_job(request)
+    if args.project:
+        from napari_cathode.core.project import Project
+        from napari_cathode.core.project_lock import project_lock
+
+        Project.open(args.project, mode="r")  # a clear message before the lock if it is none
+        with project_lock(args.project, "train"):
+            done = run_job(request)
+    else:
+        done = run_job(request)
     mean = "-" if done.mean_dice is None else f"{done.mean_dice:.3f}"
     print(
         f"model saved to {done.path} (best step {done.best_step}, mean Dice {mean}, "
         f"{done.seconds:.1f} s on {done.device})"
     )
     return 0
+
+
+def _model_path(choice: str | None) -> str | None:
+    """An ``--init-model`` that is a path (not ``starter``/``none``), else None."""
+    return None if choice in (None, "starter", "none") else choice
 
 
 #: Marks the JSON line each rank of :mod:`napari_cathode.ml.ddp` logs at the end.

@@ -112,6 +112,38 @@ def check_output(
     OutputExistsError
         If ``out`` exists and ``overwrite`` is false.
     """
+    target = check_not_input(out, inputs, what=what)
+    project = project_containing(target)
+    if project is not None:
+        where = "is the project" if project == target else "lies inside the project"
+        raise OutputError(
+            f"the {what} {target} {where} {project}; choose a path outside project folders "
+            "(a project is changed only by its own operations)"
+        )
+    if target.is_dir() and not Path(out).is_symlink() and not any(target.iterdir()):
+        return target  # an empty folder: nothing to lose
+    if target.exists() or Path(out).is_symlink():
+        if not overwrite:
+            raise OutputExistsError(f"the {what} {target} already exists", path=target)
+        if not is_our_output(target):
+            kind = "folder" if target.is_dir() else "file"
+            raise OutputError(
+                f"the {what} {target} exists and is a {kind} napari-cathode did not write; "
+                "refusing to replace it. Choose another path, or move it away yourself"
+            )
+    return target
+
+
+def check_not_input(
+    out: str | Path, inputs: Iterable[str | Path | None], *, what: str = "output"
+) -> Path:
+    """Refuse an output that is, lies inside or contains one of ``inputs``; the resolved path.
+
+    Raises
+    ------
+    OutputError
+        Naming the output and the input it overlaps.
+    """
     target = _resolved(out)
     for given in inputs:
         if given is None:
@@ -127,22 +159,6 @@ def check_output(
                 f"the {what} {target} {relation} the input {source}; choose another output path "
                 "(an input is never overwritten)"
             )
-    project = project_containing(target)
-    if project is not None:
-        where = "is the project" if project == target else "lies inside the project"
-        raise OutputError(
-            f"the {what} {target} {where} {project}; choose a path outside project folders "
-            "(a project is changed only by its own operations)"
-        )
-    if target.exists() or Path(out).is_symlink():
-        if not overwrite:
-            raise OutputExistsError(f"the {what} {target} already exists", path=target)
-        if not is_our_output(target):
-            kind = "folder" if target.is_dir() else "file"
-            raise OutputError(
-                f"the {what} {target} exists and is a {kind} napari-cathode did not write; "
-                "refusing to replace it. Choose another path, or move it away yourself"
-            )
     return target
 
 
@@ -156,7 +172,7 @@ def mark_output(folder: str | Path, kind: str) -> None:
 def remove_output(path: str | Path) -> None:
     """Delete an earlier output of ours (refuses anything else)."""
     path = Path(path)
-    if not path.exists():
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         return
     if not is_our_output(path):
         raise OutputError(f"{path} was not written by napari-cathode; refusing to delete it")

@@ -291,3 +291,27 @@ def check_finite(volume_or_array, *, path: str | Path | None = None, sample: boo
             f"{where}slice {bad[0]} holds NaN or infinite values ({scope}); replace them "
             "(e.g. numpy.nan_to_num) or crop them away before segmenting"
         )
+
+
+def checked_finite(data: da.Array, *, path: str | Path | None = None) -> da.Array:
+    """``data`` with a NaN/inf check on every block as it is read (no extra pass).
+
+    The one finiteness policy of every entry point: data read in full is scanned with
+    :func:`check_finite`; data read lazily raises :class:`VolumeError` naming the file and
+    slices of the first bad block when that block is computed.
+    """
+    if np.dtype(data.dtype).kind != "f":
+        return data
+
+    def check(block: np.ndarray, block_info=None) -> np.ndarray:
+        if not np.isfinite(block).all():
+            location = (block_info or {}).get(0, {}).get("array-location", [(0, 0)])
+            z0, z1 = location[0]
+            where = f"{path}: " if path is not None else ""
+            raise VolumeError(
+                f"{where}NaN or infinite values in slices {z0}..{z1 - 1}; replace them "
+                "(e.g. numpy.nan_to_num) or crop them away"
+            )
+        return block
+
+    return data.map_blocks(check, dtype=data.dtype)

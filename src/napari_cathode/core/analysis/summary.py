@@ -16,8 +16,19 @@ import numpy as np
 import pandas as pd
 
 from napari_cathode.core.analysis.blocks import Progress
-from napari_cathode.core.analysis.class_mapping import ClassMap, class_mask, resolve_class
-from napari_cathode.core.analysis.fractions import Region, VolumeFractions, volume_fractions
+from napari_cathode.core.analysis.class_mapping import (
+    ClassMap,
+    check_class_map,
+    class_mask,
+    resolve_class,
+)
+from napari_cathode.core.analysis.fractions import (
+    Region,
+    VolumeFractions,
+    fractions_from_counts,
+    value_counts,
+    volume_fractions,
+)
 from napari_cathode.core.analysis.fragmentation import (
     crack_labels,
     cracked_fraction,
@@ -271,7 +282,12 @@ def analyze_labels(
         )
     classes = tuple(classes)
     options = {"class_map": class_map, "block_shape": block_shape, "progress": progress}
-    fractions = volume_fractions(labels, classes, voxel_size=voxel_size, unit=unit, **options)
+    counts = value_counts(labels, block_shape=block_shape, progress=progress)
+    if class_map is not None:
+        check_class_map(counts, class_map, "the labels")
+    fractions = fractions_from_counts(
+        counts, classes, class_map=class_map, voxel_size=voxel_size, unit=unit
+    )
     region_fractions = None
     if region is not None:
         region_fractions = volume_fractions(
