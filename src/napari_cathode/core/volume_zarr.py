@@ -55,7 +55,7 @@ def check_chunks_present(array: zarr.Array, path: Path) -> None:
     raise VolumeError(
         f"{path}: {expected - present} of {expected} chunks of the zarr array "
         f"'{array.path or '/'}' are missing{where}; zarr would read them as "
-        f"{array.fill_value!r}. The copy is probably incomplete: copy the store again (or "
+        f"{getattr(array.fill_value, 'item', lambda: array.fill_value)()!r}. The copy is probably incomplete: copy the store again (or "
         "rewrite it with empty chunks written)"
     )
 

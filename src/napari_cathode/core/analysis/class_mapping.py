@@ -236,6 +236,6 @@ def check_class_map(counts: Mapping[float, int], class_map: ClassMap, source: st
     if uncovered:
         voxels = sum(int(counts[value]) for value in uncovered)
         raise CathodeError(
-            f"{source} holds value(s) {values_listing(uncovered)} ({voxels} voxels) that the "
-            "class map does not name; give every labelled value a class (0 may stay unlabeled)"
+            f"value(s) {values_listing(uncovered)} ({voxels} voxels) in {source} are not in "
+            "the class map; give every labelled value a class (0 may stay unlabeled)"
         )
