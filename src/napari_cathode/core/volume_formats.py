@@ -130,8 +130,10 @@ def open_hdf5(path: Path, dataset: str | None) -> RawVolume:
     element_size = node.attrs.get("element_size_um")
     if element_size is not None and len(element_size) == node.ndim and node.ndim in (2, 3):
         spacing = dict(zip("zyx"[3 - node.ndim :], (float(v) for v in element_size)))
-    chunks = node.chunks if node.chunks else slab_chunks(node.ndim)
-    data = da.from_array(node, chunks=chunks)
+    if node.chunks:
+        data = strict_dask(node, path, what=f"the HDF5 dataset {dataset!r}")
+    else:
+        data = da.from_array(node, chunks=slab_chunks(node.ndim))
     return RawVolume(data, spacing=spacing, unit="µm" if spacing else None)
 
 

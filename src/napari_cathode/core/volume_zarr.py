@@ -52,19 +52,21 @@ def check_chunks_present(array: zarr.Array, path: Path) -> None:
         return
     first = _first_missing(array)
     where = f" (first missing: chunk {first})" if first is not None else ""
+    fill = array.fill_value
+    fill = fill.item() if hasattr(fill, "item") else fill
     raise VolumeError(
         f"{path}: {expected - present} of {expected} chunks of the zarr array "
-        f"'{array.path or '/'}' are missing{where}; zarr would read them as "
-        f"{getattr(array.fill_value, 'item', lambda: array.fill_value)()!r}. The copy is probably incomplete: copy the store again (or "
-        "rewrite it with empty chunks written)"
+        f"'{array.path or '/'}' are missing{where}; zarr would read them as {fill!r}. The "
+        "copy is probably incomplete: copy the store again (or rewrite it with empty chunks "
+        "written)"
     )
 
 
 class _NamedChunks:
-    """Array-like over a zarr array whose read errors name the store, array and chunk."""
+    """Array-like over a chunked array whose read errors name the file, array and chunk."""
 
-    def __init__(self, array: zarr.Array, path: Path) -> None:
-        self.array, self.path = array, path
+    def __init__(self, array, path: Path, what: str) -> None:
+        self.array, self.path, self.what = array, path, what
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 
     def __getitem__(self, index):
@@ -77,20 +79,25 @@ class _NamedChunks:
             if isinstance(index, tuple) and all(isinstance(i, slice) for i in index):
                 chunk = tuple((i.start or 0) // c for i, c in zip(index, self.array.chunks))
             raise VolumeError(
-                f"{self.path}: chunk {chunk} of the zarr array '{self.array.path or '/'}' "
-                f"cannot be decoded ({type(e).__name__}: {e}); the store is damaged: copy it "
-                "again from the original"
+                f"{self.path}: chunk {chunk} of {self.what} cannot be decoded "
+                f"({type(e).__name__}: {e}); the file is damaged: copy it again from the original"
             ) from e
 
 
-def strict_dask(array: zarr.Array, path: Path, *, missing_ok: bool = False) -> da.Array:
-    """A dask array over ``array`` whose missing chunks (unless ``missing_ok``) and corrupt
-    chunks raise :class:`VolumeError` naming them."""
-    if not missing_ok:
-        check_chunks_present(array, path)
+def strict_dask(
+    array, path: Path, *, missing_ok: bool = False, what: str | None = None
+) -> da.Array:
+    """A dask array over ``array`` (zarr, or any chunked array such as an HDF5 dataset) whose
+    missing chunks (zarr, unless ``missing_ok``) and corrupt chunks raise
+    :class:`VolumeError` naming them."""
+    if isinstance(array, zarr.Array):
+        what = what or f"the zarr array '{array.path or '/'}'"
+        if not missing_ok:
+            check_chunks_present(array, path)
+    chunks = getattr(array, "chunks", None) or array.shape
     return da.from_array(
-        _NamedChunks(array, path),
-        chunks=array.chunks,
+        _NamedChunks(array, path, what or "the array"),
+        chunks=chunks,
         name=f"zarr-{uuid.uuid4().hex}",
         asarray=True,
         fancy=False,

@@ -219,8 +219,16 @@ def open_volume(
         raise VolumeError(f"{path}: no such file or folder; check the path")
     if missing_chunks not in ("error", "fill"):
         raise VolumeError(f"missing_chunks={missing_chunks!r} must be 'error' or 'fill'")
-    raw = _open_raw(path, dataset, missing_ok=missing_chunks == "fill")
-    data = select_zyx(raw, channel=channel, time=time, name=str(path))
+    try:
+        raw = _open_raw(path, dataset, missing_ok=missing_chunks == "fill")
+        data = select_zyx(raw, channel=channel, time=time, name=str(path))
+    except VolumeError:
+        raise
+    except Exception as e:  # a damaged file trips the format libraries in many ways
+        raise VolumeError(
+            f"{path}: cannot be read ({type(e).__name__}: {e}); the file may be damaged or "
+            "of another format: check it or give another copy"
+        ) from e
     if data.dtype.kind not in "biuf":
         raise VolumeError(
             f"{path}: voxels of dtype {data.dtype} are not grey values; save the "
