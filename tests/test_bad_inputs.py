@@ -455,3 +455,18 @@ def test_long_messages_are_capped():
     from napari_cathode.cli.main import cap
 
     assert len(cap("x" * 10_000_000)) < 1600
+
+
+@pytest.mark.parametrize("steps", [1, 9, 10, 11, 20])
+def test_any_number_of_steps_trains(steps):
+    """``train --steps 10`` raised ZeroDivisionError in OneCycleLR (10 % warm-up = 1 step)."""
+    from napari_cathode.ml.optimisation import Optimisation
+
+    network = torch.nn.Conv2d(1, 4, 1)
+    optimisation = Optimisation.create(
+        network.parameters(), TINY.replace(steps=steps), torch.device("cpu")
+    )
+    for _ in range(steps):
+        optimisation.optimizer.step()
+        optimisation.scheduler.step()
+    assert all(np.isfinite(group["lr"]) for group in optimisation.optimizer.param_groups)
