@@ -64,6 +64,8 @@ def damage_bytes(path: Path, rng: random.Random) -> str:
 
 def damage_json(path: Path, rng: random.Random) -> str:
     """Replace, delete or retype one value of a JSON file (or damage its bytes)."""
+    if not path.is_file():
+        return f"{path.name} already deleted"
     try:
         document = json.loads(path.read_text())
     except ValueError:
@@ -139,6 +141,8 @@ def _fuzz(make, damage, read, tmp_path: Path, seed: int) -> int:
 
 def _damage_any(folder: Path, rng: random.Random) -> str:
     files = _files_below(folder)
+    if not files:
+        return "nothing left to damage"
     path = rng.choice(files)
     if rng.random() < 0.15:
         path.unlink()
