@@ -352,8 +352,15 @@ def launch_ddp(command: list[str]) -> dict:
     """
     log.info("launching %s", shlex.join(command))
     result, errors = None, []
+    from napari_cathode.core.parent_death import preexec_die_with_parent
+
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        preexec_fn=preexec_die_with_parent(),  # torchrun dies with this command
     )
     try:
         for line in process.stdout:
