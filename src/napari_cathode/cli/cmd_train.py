@@ -241,10 +241,7 @@ def run(args) -> int:
     if args.project and (args.image or args.labels or args.out):
         raise CathodeError("give either PROJECT or --image/--labels/--out, not both")
     if args.gpus is not None:
-        from napari_cathode.core.project_lock import project_lock
-
-        with project_lock(args.project, "train"):
-            return run_distributed(args)
+        return run_distributed(args)
     if args.project:
         config = model_config_from_args(args)
         request = ProjectTrainingRequest(
@@ -394,8 +391,13 @@ def run_distributed(args) -> int:
         init_model=args.init_model,
         from_scratch=args.from_scratch,
     )
+    from napari_cathode.core.project_lock import project_lock
+
     plan = plan_round(request)
-    with tempfile.TemporaryDirectory(prefix="napari-cathode-ddp-") as folder:
+    with (
+        project_lock(plan.project.path, "train"),
+        tempfile.TemporaryDirectory(prefix="napari-cathode-ddp-") as folder,
+    ):
         config_file = Path(folder) / "config.json"
         config_file.write_text(json.dumps(plan.config.to_json()))
         metadata_file = Path(folder) / "metadata.json"

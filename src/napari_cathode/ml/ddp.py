@@ -41,8 +41,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from napari_cathode.core.errors import CathodeError
-from napari_cathode.core.parent_death import ModelError, die_with_parent
+from napari_cathode.core.errors import CathodeError, ModelError
+from napari_cathode.core.parent_death import die_with_parent
 from napari_cathode.ml.augment import Augmenter
 from napari_cathode.ml.checkpoint import MODEL_JSON, save_model
 from napari_cathode.ml.config import ModelConfig
