@@ -167,9 +167,10 @@ def test_existing_target_needs_overwrite_and_failed_export_leaves_nothing(tmp_pa
 
     folder = tmp_path / "my documents"
     folder.mkdir()
+    (folder / "thesis.txt").write_text("years of work")
     with pytest.raises(CathodeError, match="napari-cathode did not write"):
         export_ome_zarr(folder, small_image, small_truth, overwrite=True)
-    assert folder.is_dir()
+    assert (folder / "thesis.txt").read_text() == "years of work"
 
 
 def test_bad_inputs_name_the_problem(tmp_path):
@@ -231,9 +232,10 @@ def test_tiff_export_to_an_unwritable_place_names_the_path(tmp_path, monkeypatch
         export_tiff(missing, labels)
     folder = tmp_path / "a folder"  # refused before writing: it exists and is not ours
     folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
     with pytest.raises(CathodeError, match=re.escape(f"{folder} exists and is a folder")):
         export_tiff(folder, labels, overwrite=True)
-    assert folder.is_dir() and not list(tmp_path.glob(".*partial*"))
+    assert (folder / "notes.txt").is_file() and not list(tmp_path.glob(".*partial*"))
 
     def no_write(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
