@@ -131,9 +131,7 @@ def _fuzz(make, damage, read, tmp_path: Path, seed: int) -> int:
         except CathodeError:
             pass
         except Exception as error:  # pragma: no cover - the failure being tested for
-            pytest.fail(
-                f"seed {attempt_seed} ({'; '.join(what)}): {type(error).__name__}: {error}"
-            )
+            pytest.fail(f"seed {attempt_seed} ({'; '.join(what)}): {type(error).__name__}: {error}")
         shutil.rmtree(work, ignore_errors=True)
         attempts += 1
     return attempts
