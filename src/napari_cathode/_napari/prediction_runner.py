@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari.qt.threading import thread_worker
+from napari.utils import progress as activity
 from qtpy.QtCore import QObject, Signal
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class PredictionRunner(QObject):
         super().__init__()
         self._worker = None
         self._cancel = threading.Event()
+        self._bar = None  # the same progress in napari's activity panel
+        self.progress.connect(self._advance)
 
     @property
     def running(self) -> bool:
@@ -91,8 +94,14 @@ class PredictionRunner(QObject):
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         self._worker = worker
+        self._bar = activity(total=len(slices) if slices is not None else 0, desc="predicting")
         worker.start()
         return True
+
+    def _advance(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.update(done - self._bar.n)
 
     def cancel(self) -> None:
         """Stop after the block being predicted (never blocks the caller)."""
@@ -106,3 +115,6 @@ class PredictionRunner(QObject):
 
     def _on_finished(self) -> None:
         self._worker = None
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
