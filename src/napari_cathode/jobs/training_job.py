@@ -1,44 +1,36 @@
-"""Training in a subprocess: events stream back through a queue; cancel never hangs the caller.
+"""Training in a child process: events stream back; cancel never hangs; the child dies with us.
 
-A crash, an out-of-memory kill or an exception in the child becomes an :class:`ErrorEvent`,
-so a viewer or a CLI driving the job never dies with it.
+The child is a fresh interpreter running ``python -m napari_cathode.jobs.training_worker``
+(see that module for the protocol), never a re-import of the caller's script. A crash, an
+out-of-memory kill or an exception in the child becomes an :class:`ErrorEvent`, so a viewer
+or a CLI driving the job never dies with it; and when the parent dies (even by SIGKILL) the
+child exits before it can publish a round: its stdin closes (every platform) and on Linux the
+kernel sends it SIGKILL (``PR_SET_PDEATHSIG``).
+
+A job does not lock the project: the front end holds
+:func:`~napari_cathode.core.project_lock.project_lock` around it (the command line's
+``train``, the napari Train dock), so one training per project runs at a time.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import multiprocessing as mp
+import os
 import queue as queue_module
+import subprocess
+import sys
+import threading
 import time
-import traceback
 from collections.abc import Iterator
 
-from napari_cathode.core.errors import CathodeError
+from napari_cathode.jobs.training_worker import read_frame, write_frame
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent, TrainingEvent
 
 log = logging.getLogger(__name__)
 
 TERMINAL = (DoneEvent, CancelledEvent, ErrorEvent)
-
-
-def _child_main(request, events, cancel, num_threads: int | None, log_level: int) -> None:
-    """Entry point of the training process (module level so the spawn context can pickle it)."""
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if num_threads:
-            import torch
-
-            torch.set_num_threads(num_threads)
-        from napari_cathode.jobs.training_runs import run_training
-
-        for event in run_training(request, cancel=cancel):
-            events.put(event)
-    except CathodeError as exc:
-        events.put(ErrorEvent(str(exc), kind=type(exc).__name__))
-    except BaseException as exc:  # report everything: the parent must never wait forever
-        log.error("training failed:\n%s", traceback.format_exc())
-        events.put(ErrorEvent(f"training failed: {type(exc).__name__}: {exc}", kind="crash"))
+_END = object()
 
 
 class TrainingJob:
@@ -50,6 +42,12 @@ class TrainingJob:
     num_threads : int, optional
         ``torch.set_num_threads`` in the child (default: torch's choice).
 
+    Notes
+    -----
+    On Linux the parent-death signal fires when the *thread* that called :meth:`start` ends;
+    call it from a thread that lives as long as the job (the main thread, or the worker thread
+    that reads :meth:`events`).
+
     Examples
     --------
     >>> job = TrainingJob(ProjectTrainingRequest("sample.cathode")).start()  # doctest: +SKIP
@@ -59,87 +57,128 @@ class TrainingJob:
 
     def __init__(self, request, *, num_threads: int | None = None) -> None:
         self.request = request
-        self._context = mp.get_context("spawn")
-        self._events = self._context.Queue()
-        self._cancel = self._context.Event()
-        self._process = self._context.Process(
-            target=_child_main,
-            args=(
-                request,
-                self._events,
-                self._cancel,
-                num_threads,
-                logging.getLogger().getEffectiveLevel(),
-            ),
-            daemon=True,
-        )
+        self.num_threads = num_threads
+        self._process: subprocess.Popen | None = None
+        self._events: queue_module.Queue = queue_module.Queue()
+        self._cancelled = False
         self._finished = False
         self._pending: collections.deque = collections.deque()
+        self._stdin_lock = threading.Lock()
 
     def start(self) -> TrainingJob:
         """Start the child process; returns ``self``."""
-        self._process.start()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "napari_cathode.jobs.training_worker", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        setup = {
+            "request": self.request,
+            "num_threads": self.num_threads,
+            "log_level": logging.getLogger().getEffectiveLevel(),
+        }
+        try:
+            write_frame(self._process.stdin, setup)
+        except (BrokenPipeError, OSError):
+            log.debug("training child exited before it read its request")
+        threading.Thread(target=self._read_events, daemon=True).start()
         return self
+
+    def _read_events(self) -> None:
+        stream = self._process.stdout
+        try:
+            while (event := read_frame(stream)) is not None:
+                self._events.put(event)
+        except Exception as exc:  # a damaged frame: the child is broken
+            log.error("unreadable event from the training process: %s", exc)
+        finally:
+            self._events.put(_END)
 
     @property
     def pid(self) -> int | None:
         """Process id of the child (None before :meth:`start`)."""
-        return self._process.pid
+        return None if self._process is None else self._process.pid
 
     @property
     def running(self) -> bool:
-        return self._process.is_alive()
+        return self._process is not None and self._process.poll() is None
+
+    def _next(self, timeout: float):
+        if self._pending:
+            return self._pending.popleft()
+        return self._events.get(timeout=timeout)
 
     def events(self, *, poll_seconds: float = 0.5) -> Iterator[TrainingEvent]:
         """Yield events until the run ends; the last one is Done, Cancelled or Error."""
         while not self._finished:
             try:
-                event = (
-                    self._pending.popleft()
-                    if self._pending
-                    else self._events.get(timeout=poll_seconds)
-                )
+                event = self._next(poll_seconds)
             except queue_module.Empty:
-                if self._process.is_alive():
-                    continue
-                try:  # the child may have put its last event just before exiting
-                    event = self._events.get(timeout=poll_seconds)
-                except queue_module.Empty:
-                    self._finished = True
-                    if self._cancel.is_set():
-                        yield CancelledEvent(-1)
-                    else:
-                        yield ErrorEvent(
-                            "the training process stopped unexpectedly "
-                            f"(exit code {self._process.exitcode})",
-                            kind="crash",
-                        )
-                    return
+                continue
+            if event is _END:
+                self._finished = True
+                code = self._wait(30)
+                if self._cancelled:
+                    yield CancelledEvent(-1)
+                else:
+                    yield ErrorEvent(
+                        f"the training process stopped unexpectedly (exit code {code})",
+                        kind="crash",
+                    )
+                return
             if isinstance(event, TERMINAL):
                 self._finished = True
-                self._process.join(timeout=30)
+                self._wait(30)
             yield event
 
+    def _wait(self, seconds: float) -> int | None:
+        try:
+            return self._process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _send(self, line: bytes) -> None:
+        with self._stdin_lock:
+            try:
+                self._process.stdin.write(line)
+                self._process.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                pass  # the child has gone already
+
     def cancel(self, *, grace_seconds: float = 20.0) -> None:
-        """Ask the run to stop; terminate the process if it has not stopped after the grace time.
+        """Ask the run to stop; kill the process if it has not stopped after the grace time.
 
         The unfinished model is discarded, so the previous model or round stays current.
         """
-        self._cancel.set()
+        if self._process is None:
+            return
+        self._cancelled = True
+        self._send(b"cancel\n")
         deadline = time.monotonic() + grace_seconds
-        # Keep reading while waiting: a child blocked on a full queue pipe could not exit.
-        while self._process.is_alive() and time.monotonic() < deadline:
+        # Keep reading while waiting: a child blocked on a full pipe could not exit.
+        while self._process.poll() is None and time.monotonic() < deadline:
             try:
-                self._pending.append(self._events.get(timeout=0.2))
+                event = self._events.get(timeout=0.2)
             except queue_module.Empty:
-                pass
-        if self._process.is_alive():
-            log.warning("training did not stop within %.0f s; terminating it", grace_seconds)
+                continue
+            self._pending.append(event)
+        if self._process.poll() is None:
+            log.warning("training did not stop within %.0f s; stopping it", grace_seconds)
             self._process.terminate()
-            self._process.join(timeout=10)
+            if self._wait(10) is None:
+                self._process.kill()
+                self._wait(10)
 
     def close(self) -> None:
-        """Stop the process if it still runs and release the queue."""
-        if self._process.is_alive():
+        """Stop the process if it still runs and release its pipes."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
             self.cancel(grace_seconds=5)
-        self._events.close()
+        with self._stdin_lock:
+            try:
+                self._process.stdin.close()
+            except OSError:
+                pass
+        self._wait(10)
