@@ -21,11 +21,13 @@ from pathlib import Path
 
 import napari
 from psygnal import Signal
+from qtpy.QtWidgets import QApplication
 
 from napari_cathode._napari import notifications as note
 from napari_cathode._napari.layers import PROPOSAL, TRUTH, UNCERTAINTY
 from napari_cathode._napari.prediction_runner import PredictionRunner
 from napari_cathode._napari.project_layers import PROJECT_KEY, project_layer_tuples
+from napari_cathode._napari.reader_preferences import prefer_our_reader
 from napari_cathode._napari.review_keys import bind_review_keys, unbind_review_keys
 from napari_cathode._napari.training_runner import TrainingRunner
 from napari_cathode.core.project import Project
@@ -72,7 +74,7 @@ class ProjectSession:
         self.predictions.cancelled.connect(self.refresh_overlays)
         self.last_prediction_error = ""
         self.predictions.failed.connect(self._prediction_failed)
-        self._watch_close(viewer)
+        self._watch_close(self)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
         for layer in list(viewer.layers):  # a project dropped before any dock was opened
@@ -172,12 +174,15 @@ class ProjectSession:
     def _prediction_failed(self, error) -> None:
         self.last_prediction_error = note.notify_error(error, doing="prediction")
 
-    def _watch_close(self, viewer) -> None:
-        # napari has no public "viewer closing" event; its main window's destruction is the
-        # moment every job of this viewer must end (the training process is stopped).
-        window = getattr(getattr(viewer, "window", None), "_qt_window", None)
-        if window is not None:
-            window.destroyed.connect(lambda *_: self.shutdown())
+    @staticmethod
+    def _watch_close(session) -> None:
+        # Closing a viewer cancels its thread workers (napari's task manager quits the worker
+        # that reads the round, whose job then stops the process); quitting the application
+        # stops everything here as well. The training process also dies with its parent.
+        app = QApplication.instance()
+        if app is not None:
+            alive = weakref.ref(session)  # the application must not keep sessions alive
+            app.aboutToQuit.connect(lambda: alive() is not None and alive().shutdown())
 
     def shutdown(self) -> None:
         """Stop the running round and prediction (the viewer is closing)."""
@@ -239,5 +244,6 @@ def session_for(viewer: napari.viewer.Viewer) -> ProjectSession:
     """The session of ``viewer``, created on first use."""
     session = _SESSIONS.get(viewer)
     if session is None:
+        prefer_our_reader()
         session = _SESSIONS[viewer] = ProjectSession(viewer)
     return session

@@ -219,7 +219,10 @@ class TrainDock(QWidget):
         threads = max(1, (os.cpu_count() or 2) - 1)
         self.plot.clear()
         self.progress.setValue(0)
-        return self.training.start(project.path, self.config, init_model, from_scratch, threads)
+        started = self.training.start(project.path, self.config, init_model, from_scratch, threads)
+        if not started:
+            self.last_error = self.training.last_error
+        return started
 
     # ------------------------------------------------------------------ events
     def on_event(self, event) -> None:

@@ -20,6 +20,7 @@ from napari.utils import progress
 from qtpy.QtCore import QObject, Signal
 
 from napari_cathode._napari import notifications as note
+from napari_cathode.core.project_lock import ProjectBusyError, is_locked, project_lock
 from napari_cathode.ml.events import (
     CancelledEvent,
     DoneEvent,
@@ -39,7 +40,8 @@ def _run_job(project: str, config, init_model, from_scratch: bool, threads: int,
     """Generator run in a worker thread: start the training process and yield its events.
 
     The job module and its request are imported here, not on the Qt thread: they pull in
-    torch. ``started`` receives the job, so the runner can stop it.
+    torch. ``started`` receives the job, so the runner can stop it. The project's writer lock
+    is held for the whole round, so no other dock, viewer or command line trains it meanwhile.
     """
     from napari_cathode.jobs.training_job import TrainingJob
     from napari_cathode.jobs.training_runs import ProjectTrainingRequest
@@ -47,12 +49,13 @@ def _run_job(project: str, config, init_model, from_scratch: bool, threads: int,
     request = ProjectTrainingRequest(
         project, config=config, init_model=init_model, from_scratch=from_scratch
     )
-    job = TrainingJob(request, num_threads=threads).start()
-    started.append(job)
-    try:
-        yield from job.events(poll_seconds=0.2)
-    finally:
-        job.close()
+    with project_lock(project, "train a round in napari"):
+        job = TrainingJob(request, num_threads=threads).start()
+        started.append(job)
+        try:
+            yield from job.events(poll_seconds=0.2)
+        finally:
+            job.close()
 
 
 class TrainingRunner(QObject):
@@ -90,8 +93,19 @@ class TrainingRunner(QObject):
 
     # ------------------------------------------------------------------ start / stop
     def start(self, project_path, config, init_model, from_scratch: bool, threads: int) -> bool:
-        """Start a round in the background; False if one is already running."""
+        """Start a round in the background; False if one runs (here, or on the project).
+
+        A round of the same project running in another viewer or a command line (the
+        project's lock is held) is refused with a notification naming it.
+        """
         if self._worker is not None:
+            return False
+        holder = is_locked(project_path)
+        if holder is not None:
+            self.last_error = note.notify_warning(
+                f"{project_path} is busy: {holder.describe()} is working on it. Wait for it to "
+                "finish (or stop it there), then press Train a round again"
+            )
             return False
         self._jobs = []
         self.config, self.project_path = config, Path(project_path)
@@ -173,6 +187,10 @@ class TrainingRunner(QObject):
         self.last_error = note.notify_error(event.message, doing="training")
 
     def _failed(self, error) -> None:
+        if isinstance(error, ProjectBusyError):  # lost the race for the lock since start()
+            self.status = "not started: the project is busy"
+            self.last_error = note.notify_warning(str(error))
+            return
         self.status = "training failed; see the notification"
         self.last_error = note.notify_error(error, doing="training")
 

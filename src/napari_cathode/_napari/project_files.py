@@ -1,0 +1,45 @@
+"""What the project page does outside Qt: create a project, and messages naming what to click."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from napari_cathode.core.project import PROJECT_SUFFIX, Project
+from napari_cathode.core.project_format import METADATA_FILE
+
+#: A new project's folder exists already (``{target}``).
+NEW_FOLDER_EXISTS = (
+    "{target} already exists: open it with Open project…, or type another project folder"
+)
+
+
+def not_a_project(path: str | os.PathLike) -> str:
+    """Why ``path`` cannot be opened as a project, in the dock's words ("" if it can)."""
+    folder = Path(path).expanduser()
+    if (folder / METADATA_FILE).is_file():
+        return ""
+    return (
+        f"{folder} is not a napari-cathode project (it has no {METADATA_FILE}): choose a "
+        f"…{PROJECT_SUFFIX} folder, or make a project from a volume with New project from "
+        "file… or New project from layer"
+    )
+
+
+def create_project(path, image, truth, voxel_size, unit, source, progress) -> Path:
+    """Create the project (run in a worker thread) with the starting model `new` would pick."""
+    from napari_cathode.jobs.training_runs import set_project_start
+    from napari_cathode.ml.starter import default_start_choice
+
+    project = Project.create(
+        path,
+        image,
+        truth=truth,
+        voxel_size=voxel_size,
+        unit=unit,
+        source=source,
+        progress=progress,
+    )
+    # The same starting model as `napari-cathode new`: the shipped starter when the classes fit.
+    set_project_start(project.path, default_start_choice(project.classes))
+    return project.path
