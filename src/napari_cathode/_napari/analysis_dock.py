@@ -16,7 +16,7 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, PushBu
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -27,6 +27,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cathode._napari.analysis_rows import (
+    border_warning,
+    layer_classes,
+    layer_unit,
+    summary_rows,
+)
+from napari_cathode._napari.project_layers import PROJECT_KEY
 from napari_cathode.core.analysis.class_mapping import class_mask, parse_class_map
 from napari_cathode.core.analysis.measurements import points_to_table, rulers_to_table, write_csv
 from napari_cathode.core.analysis.plots import draw_size_distribution
@@ -38,49 +45,10 @@ from napari_cathode.core.analysis.summary import (
     particle_analysis,
     with_particles,
 )
-from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
 from napari_cathode.core.errors import CathodeError
 
 DEFECTS, RULERS = "defects", "rulers"
 AXES = {"z": 0, "y": 1, "x": 2}
-
-
-def layer_classes(layer) -> tuple[SegmentationClass, ...]:
-    """The classes stored in a labels layer's metadata, else the default cathode classes."""
-    stored = layer.metadata.get("classes") if layer is not None else None
-    if not stored:
-        return DEFAULT_CLASSES
-    return tuple(SegmentationClass.from_json(c) for c in stored)
-
-
-def layer_unit(layer) -> str | None:
-    """The layer's length unit as short text (``"nm"``), ``None`` for pixels."""
-    units = getattr(layer, "units", None)
-    if not units:
-        return None
-    text = f"{units[-1]:~}"
-    return None if text in ("px", "pixel", "") else text
-
-
-def summary_rows(result: AnalysisResult) -> list[tuple[str, str]]:
-    """(quantity, value) rows of the dock's table."""
-    summary = result.to_summary()
-    unit = summary["length_unit"]
-    rows = [(f"volume fraction: {k}", f"{v:.4f}") for k, v in summary["volume_fraction"].items()]
-    particles = summary["particles"]
-    rows.append(("particles", str(particles["count"])))
-    rows.append(("particles cut by the border", str(particles["touching_border"])))
-    for key in ("d10", "d50", "d90", "dv50"):
-        value = particles[key]
-        rows.append((f"{key} ({unit})", "—" if value is None else f"{value:.4g}"))
-    cracked = particles["cracked_fraction"]
-    rows.append(("cracked particles", "—" if cracked is None else f"{cracked:.1%}"))
-    connectivity = summary["pore_connectivity"]
-    rows.append(("pore connectivity", "—" if connectivity is None else f"{connectivity:.4f}"))
-    for key, value in summary["surface_area_per_volume"].items():
-        if " / " in key:
-            rows.append((f"interface {key} ({unit}⁻¹)", f"{value:.4g}"))
-    return rows
 
 
 class AnalysisDock(QWidget):
@@ -95,12 +63,27 @@ class AnalysisDock(QWidget):
         self._worker = None
 
         self.labels = ComboBox(label="labels", choices=self._labels_choices)
-        self.class_map = LineEdit(label="class map", tooltip="e.g. 0=pore,128=active,255=binder")
+        self.class_map = LineEdit(
+            label="class map",
+            tooltip="labels that are not 1..K class ids: which value is which class, "
+            "e.g. 0=pore,128=active,255=binder (empty: the layer's own classes)",
+        )
         self.particle_class = ComboBox(label="particle class", choices=self._class_choices)
         self.h_max = FloatSpinBox(label="h-max (voxels)", value=2.0, min=0.1, max=50, step=0.5)
+        self.h_max.tooltip = (
+            "particle separation: two touching particles stay one unless the neck between "
+            "them is at least this many voxels thinner than their centres (distance-transform "
+            "watershed). Raise it if particles are cut in pieces, lower it if they are merged"
+        )
         self.min_voxels = SpinBox(label="min particle voxels", value=20, min=0, max=10**9)
+        self.min_voxels.tooltip = "smaller particles are noise and are dropped (in voxels)"
         self.closing = SpinBox(label="crack closing radius", value=0, min=0, max=10)
+        self.closing.tooltip = (
+            "voxels: closes a particle's envelope before looking for cracks and holes inside "
+            "it (0 = the filled particle)"
+        )
         self.axis = ComboBox(label="connectivity axis", choices=list(AXES), value="z")
+        self.axis.tooltip = "pores connected from the first to the last slice along this axis"
         self.run_button = PushButton(text="Analyse")
         self.remeasure_button = PushButton(text="Re-measure corrected particles")
         self.points_button = PushButton(text="Add defect points")
@@ -147,11 +130,14 @@ class AnalysisDock(QWidget):
 
     # ------------------------------------------------------------------ choices
     def _labels_choices(self, *_):
-        return [
-            (layer.name, layer)
+        labels = [
+            layer
             for layer in self.viewer.layers
             if isinstance(layer, napari.layers.Labels) and layer.ndim == 3
         ]
+        # the open project's layers first: the combo box picks the first choice by default
+        labels.sort(key=lambda layer: PROJECT_KEY not in layer.metadata)
+        return [(layer.name, layer) for layer in labels]
 
     def _class_choices(self, *_):
         return [c.name for c in layer_classes(self.labels.value)]
@@ -254,7 +240,10 @@ class AnalysisDock(QWidget):
         self.table.resizeColumnsToContents()
         self._show_layer("particles", result.particles.instances, result)
         self._show_layer("cracks", result.particles.cracks, result, visible=False)
-        self.status.setText(f"{result.distribution.count} particles measured")
+        warning = border_warning(result)
+        self.status.setText(f"{result.distribution.count} particles measured. {warning}".strip())
+        if warning:
+            show_warning(warning)
 
     def _show_layer(self, what: str, data: np.ndarray, result, *, visible: bool = True) -> None:
         name = f"{self._source.name} {what}"

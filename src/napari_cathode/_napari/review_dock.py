@@ -264,5 +264,5 @@ class ReviewDock(QWidget):
             self._fail(error, doing=f"marking slice {z} reviewed")
             return None
         self.status.setText(f"slice {z} reviewed: {effort} voxels corrected")
-        self.refresh_queue()
+        self.session.review_changed.emit()  # queue, project line and other pages follow
         return effort
