@@ -33,7 +33,9 @@ from napari_cathode._napari.analysis_rows import (
     layer_unit,
     summary_rows,
 )
+from napari_cathode._napari.layers import TRUTH
 from napari_cathode._napari.project_layers import PROJECT_KEY
+from napari_cathode._napari.session import session_for
 from napari_cathode.core.analysis.class_mapping import class_mask, parse_class_map
 from napari_cathode.core.analysis.measurements import points_to_table, rulers_to_table, write_csv
 from napari_cathode.core.analysis.plots import draw_size_distribution
@@ -114,9 +116,12 @@ class AnalysisDock(QWidget):
         self.canvas.setMinimumHeight(220)
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["quantity", "value"])
+        self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
         for widget in (self.form.native, self.progress, self.status, self.canvas, self.table):
             layout.addWidget(widget)
+        self.canvas.hide()  # no empty axes: the plot and table appear with the first result
+        self.table.hide()
 
         self.labels.changed.connect(lambda *_: self.particle_class.reset_choices())
         self.run_button.changed.connect(self.run)
@@ -126,7 +131,16 @@ class AnalysisDock(QWidget):
         self.export_button.changed.connect(self._choose_export_folder)
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
             event.connect(self.reset_choices)
+        session_for(viewer).project_changed.connect(self._on_project)
         self.reset_choices()
+        self._on_project(session_for(viewer).project)
+
+    def _on_project(self, project) -> None:
+        """A project opened: analyse its truth by default (not a sample's reference labels)."""
+        truth = session_for(self.viewer).layer(TRUTH) if project is not None else None
+        if truth is not None:
+            self.reset_choices()
+            self.labels.value = truth
 
     # ------------------------------------------------------------------ choices
     def _labels_choices(self, *_):
@@ -231,6 +245,8 @@ class AnalysisDock(QWidget):
         draw_size_distribution(
             self.figure, table["equivalent_diameter"], table["volume"], unit=result.unit
         )
+        self.canvas.show()
+        self.table.show()
         self.canvas.draw_idle()
         rows = summary_rows(result)
         self.table.setRowCount(len(rows))

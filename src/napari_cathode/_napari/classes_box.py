@@ -103,8 +103,8 @@ class ClassesBox(QGroupBox):
         super().__init__("Classes")
         self.session = session
         self.table = ClassesTable()
-        self.add_button = QPushButton("Add class")
-        self.remove_button = QPushButton("Remove class")
+        self.add_button = QPushButton("Add")
+        self.remove_button = QPushButton("Remove")
         self.apply_button = QPushButton("Apply classes")
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)

@@ -53,10 +53,16 @@ class ProjectDock(QWidget):
 
         self.image_layer = QComboBox()
         self.truth_layer = QComboBox()
+        for combo in (self.image_layer, self.truth_layer):  # long layer names: no wide dock
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(12)
         self.project_path = QLineEdit()
         self.project_path.setPlaceholderText(f"folder for the new project (…{PROJECT_SUFFIX})")
         self.voxel = [self._spin() for _ in range(3)]
         self.unit = QLineEdit("px")
+        self.unit.setMaximumWidth(48)
         self.new_button = QPushButton("New project from layer")
         self.file_button = QPushButton("New project from file…")
         self.open_button = QPushButton("Open project…")
@@ -70,6 +76,7 @@ class ProjectDock(QWidget):
 
         create = QGroupBox("Project")
         form = QFormLayout(create)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("image layer", self.image_layer)
         form.addRow("initial truth", self.truth_layer)
         form.addRow("project folder", self.project_path)
@@ -106,6 +113,8 @@ class ProjectDock(QWidget):
     @staticmethod
     def _spin() -> QDoubleSpinBox:
         spin = QDoubleSpinBox()
+        spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)  # narrow: fits the dock
+        spin.setStyleSheet("min-width: 48px")  # napari's style asks 90 px: three must fit
         spin.setDecimals(4)
         spin.setRange(1e-4, 1e6)
         spin.setValue(1.0)

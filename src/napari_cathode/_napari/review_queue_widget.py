@@ -13,7 +13,7 @@ STATUS_TEXT = {
     ReviewStatus.PROPOSED: "proposed",
     ReviewStatus.REVIEWED: "reviewed",
 }
-COLUMNS = ("slice", "status", "round", "uncertainty", "effort")
+COLUMNS = ("slice", "status", "round", "uncert.", "effort")
 TOOLTIPS = (
     "slice index along z",
     "unseen: no proposal; proposed: the model proposed labels; reviewed: you checked it",

@@ -69,6 +69,19 @@ def find_starter_model() -> Path | None:
         return None
 
 
+def theme_colors(viewer) -> dict:
+    """napari's theme colours (background, foreground, text, current) as ``#rrggbb``."""
+    from napari.utils.theme import get_theme
+
+    try:
+        theme = get_theme(viewer.theme)
+    except (KeyError, ValueError):  # a theme napari no longer knows: the plot's default
+        return {}
+    return {
+        key: str(getattr(theme, key)) for key in ("background", "foreground", "text", "current")
+    }
+
+
 class TrainDock(QWidget):
     """Dock widget: train a round, live progress, loss/Dice plot, Stop, round table."""
 
@@ -96,14 +109,16 @@ class TrainDock(QWidget):
         self.steps.setValue(ModelConfig().steps)
         self.device = QComboBox()
         self.device.addItems(DEVICES)
-        self.refresh = QCheckBox("refresh proposals of unreviewed slices when a round ends")
+        self.refresh = QCheckBox("new proposals when the round ends")
+        self.refresh.setToolTip("predict the unreviewed slices again with the new round")
         self.refresh.setChecked(self.session.refresh_after_round)
         self.start_button = QPushButton("Train a round")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar()
         self.eta = QLabel("")
-        self.plot = TrainingPlot()
+        self.eta.setWordWrap(True)
+        self.plot = TrainingPlot(theme_colors(viewer))
         self.rounds = RoundTableWidget()
 
         box = QGroupBox("Train")
@@ -130,12 +145,17 @@ class TrainDock(QWidget):
         self.refresh.toggled.connect(lambda on: setattr(self.session, "refresh_after_round", on))
         self.training.event.connect(lambda event: self.on_event(event))
         self.training.state_changed.connect(self._show_state)
-        self.session.project_changed.connect(lambda *_: self.rounds.refresh(self.session.project))
+        self.session.project_changed.connect(self._on_project)
         self.session.rounds_changed.connect(lambda: self.rounds.refresh(self.session.project))
-        self.rounds.refresh(self.session.project)
+        self._on_project(self.session.project)
         self._show_state()
         for event in self.training.history:  # a round already running: draw it so far
             self._plot(event)
+
+    def _on_project(self, project) -> None:
+        self.rounds.refresh(project)
+        if project is not None:
+            self.plot.colors = {c.name: c.color for c in project.classes}
 
     def _starter_lookup_done(self) -> None:
         self._starter_lookup = None
