@@ -77,9 +77,9 @@ def run(steps: int, folder: Path, *, paint: bool = True) -> dict:
     strokes: list[float] = []
     windows: list[tuple[float, float]] = []
     events: list[tuple[float, str]] = []
-    original = train.on_event
-    train.on_event = lambda event: (events.append((time.perf_counter(), type(event).__name__)),
-                                    original(event))  # fmt: skip
+    train.training.event.connect(
+        lambda event: events.append((time.perf_counter(), type(event).__name__))
+    )
     timer.start()
     started = time.perf_counter()
     train.start_round(config=config)

@@ -131,7 +131,7 @@ class AnalysisDock(QWidget):
         self.export_button.changed.connect(self._choose_export_folder)
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
             event.connect(self.reset_choices)
-        session_for(viewer).project_changed.connect(self._on_project)
+        session_for(viewer).follow(self, "project_changed", self._on_project)
         self.reset_choices()
         self._on_project(session_for(viewer).project)
 

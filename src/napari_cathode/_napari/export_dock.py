@@ -131,12 +131,12 @@ class ExportDock(QWidget):
         self.tiff_button.clicked.connect(lambda: self.export_tiff())
         self.model_button.clicked.connect(lambda: self.export_model())
         self.csv_button.clicked.connect(lambda: self.export_round_table())
-        self.session.project_changed.connect(lambda *_: self._on_project())
-        self.session.rounds_changed.connect(self._fill_rounds)
+        self.session.follow(self, "project_changed", self._on_project)
+        self.session.follow(self, "rounds_changed", self._fill_rounds)
         self._on_project()
 
     # ------------------------------------------------------------------ helpers
-    def _on_project(self) -> None:
+    def _on_project(self, *_) -> None:
         project = self.session.project
         if project is not None:
             if not self.folder.text():

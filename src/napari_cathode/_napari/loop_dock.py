@@ -62,11 +62,11 @@ class LoopDock(QWidget):
         layout.addWidget(self.jobs)
         self.setMinimumWidth(DOCK_WIDTH - 60)
 
-        self.session.training.event.connect(lambda *_: self._show_jobs())
+        self.session.training.event.connect(self._show_jobs)
         self.session.training.state_changed.connect(self._show_jobs)
-        self.session.predictions.progress.connect(lambda *_: self._show_jobs())
-        self.session.predictions.finished.connect(lambda *_: self._show_jobs())
-        self.session.project_changed.connect(self._on_project)
+        self.session.predictions.progress.connect(self._show_jobs)
+        self.session.predictions.finished.connect(self._show_jobs)
+        self.session.follow(self, "project_changed", self._on_project)
         self._show_jobs()
         self._on_project(self.session.project)
 
@@ -85,7 +85,7 @@ class LoopDock(QWidget):
         if project is not None and self.tabs.currentIndex() == 0:
             self.tabs.setCurrentIndex(1)  # a project is open: reviewing is the next step
 
-    def _show_jobs(self) -> None:
+    def _show_jobs(self, *_) -> None:
         parts = []
         if self.session.training.running:
             parts.append(f"Training: {self.session.training.status}")

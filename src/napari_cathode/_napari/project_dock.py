@@ -103,9 +103,9 @@ class ProjectDock(QWidget):
         self.image_layer.currentTextChanged.connect(self._suggest_path)
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
             event.connect(self.reset_choices)
-        self.session.project_changed.connect(self._show_project)
-        self.session.rounds_changed.connect(lambda: self._show_status(self.session.project))
-        self.session.review_changed.connect(lambda: self._show_status(self.session.project))
+        self.session.follow(self, "project_changed", self._show_project)
+        self.session.follow(self, "rounds_changed", self._show_status)
+        self.session.follow(self, "review_changed", self._show_status)
         self.reset_choices()
         if self.session.project is not None:
             self._show_project(self.session.project)
@@ -272,14 +272,15 @@ class ProjectDock(QWidget):
         if project is None:
             self.status.setText("no project open")
             return
-        self._show_status(project)
+        self._show_status()
         self.classes_table.show_classes(project.classes)
         for spin, value in zip(self.voxel, project.voxel_size):
             spin.setValue(value)
         self.unit.setText(project.unit)
 
-    def _show_status(self, project: Project | None) -> None:
+    def _show_status(self, *_) -> None:
         """The project line: size, truth slices, rounds (refreshed after reviews and rounds)."""
+        project = self.session.project
         if project is None:
             self.status.setText("no project open")
             return

@@ -65,9 +65,7 @@ class ProposeBox(QGroupBox):
         self.cancel_button.clicked.connect(self.runner.cancel)
         self.runner.progress.connect(self._on_progress)
         self.runner.finished.connect(self._on_predicted)
-        self.runner.cancelled.connect(
-            lambda: self._over("prediction cancelled; slices done before the stop keep proposals")
-        )
+        self.runner.cancelled.connect(self._on_cancelled)
         self.runner.failed.connect(self._on_failed)
         if self.runner.running:  # a prediction started elsewhere: show it here too
             self._on_progress(0, 0)
@@ -121,6 +119,9 @@ class ProposeBox(QGroupBox):
         self.progress.hide()
         self.cancel_button.setEnabled(False)
         self.status.setText(text)
+
+    def _on_cancelled(self) -> None:
+        self._over("prediction cancelled; slices done before the stop keep proposals")
 
     def _on_predicted(self, result) -> None:
         self._over(

@@ -101,8 +101,8 @@ class ReviewDock(QWidget):
         self.table.cellDoubleClicked.connect(lambda row, _col: self._go_to_row(row))
         for name, button in self.buttons.items():
             button.clicked.connect(lambda *_, n=name: getattr(self, n)())
-        self.session.project_changed.connect(self._on_project)
-        self.session.review_changed.connect(self.refresh_queue)
+        self.session.follow(self, "project_changed", self._on_project)
+        self.session.follow(self, "review_changed", self.refresh_queue)
         viewer.dims.events.current_step.connect(self._follow_viewer)
         self.runner.failed.connect(self._on_prediction_failed)
         self.session.register_review_page(self)

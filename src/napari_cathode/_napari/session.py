@@ -80,6 +80,16 @@ class ProjectSession:
         for layer in list(viewer.layers):  # a project dropped before any dock was opened
             self._on_inserted(value=layer)
 
+    def follow(self, page, signal_name: str, slot) -> None:
+        """Connect ``slot`` of the Qt widget ``page`` to a session signal until ``page`` dies.
+
+        The session outlives its docks (a round may end after a dock was closed); a slot of
+        a deleted widget must never be called.
+        """
+        signal = getattr(self, signal_name)
+        signal.connect(slot)
+        page.destroyed.connect(lambda *_: signal.disconnect(slot, missing_ok=True))
+
     # ------------------------------------------------------------------ opening
     def open(self, path_or_project: str | os.PathLike | Project) -> Project:
         """Open a project: add its image, uncertainty, proposal and truth layers.

@@ -143,16 +143,17 @@ class TrainDock(QWidget):
         self.start_button.clicked.connect(lambda: self.start_round())
         self.stop_button.clicked.connect(self.stop)
         self.refresh.toggled.connect(lambda on: setattr(self.session, "refresh_after_round", on))
-        self.training.event.connect(lambda event: self.on_event(event))
+        self.training.event.connect(self.on_event)
         self.training.state_changed.connect(self._show_state)
-        self.session.project_changed.connect(self._on_project)
-        self.session.rounds_changed.connect(lambda: self.rounds.refresh(self.session.project))
+        self.session.follow(self, "project_changed", self._on_project)
+        self.session.follow(self, "rounds_changed", self._on_project)
         self._on_project(self.session.project)
         self._show_state()
         for event in self.training.history:  # a round already running: draw it so far
             self._plot(event)
 
-    def _on_project(self, project) -> None:
+    def _on_project(self, *_) -> None:
+        project = self.session.project
         self.rounds.refresh(project)
         if project is not None:
             self.plot.colors = {c.name: c.color for c in project.classes}
