@@ -87,7 +87,10 @@ def assert_class_colours(layer):
 def test_acquisition_a_sample_opens_with_names_scale_and_colours(make_napari_viewer, acquisition_a):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "acquisition_a")
-    assert [layer.name for layer in viewer.layers] == ["acquisition A", "acquisition A reference labels"]
+    assert [layer.name for layer in viewer.layers] == [
+        "acquisition A",
+        "acquisition A reference labels",
+    ]
     image, truth = viewer.layers
     assert type(image).__name__ == "Image" and type(truth).__name__ == "Labels"
     np.testing.assert_array_equal(image.data, acquisition_a[0])

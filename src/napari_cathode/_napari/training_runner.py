@@ -10,6 +10,7 @@ stops it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from napari.utils import progress
 from qtpy.QtCore import QObject, Signal
 
 from napari_cathode._napari import notifications as note
+from napari_cathode.core.errors import ProjectError
 from napari_cathode.core.project_lock import ProjectBusyError, is_locked, project_lock
 from napari_cathode.ml.events import (
     CancelledEvent,
@@ -40,8 +42,7 @@ def _run_job(project: str, config, init_model, from_scratch: bool, threads: int,
     """Generator run in a worker thread: start the training process and yield its events.
 
     The job module and its request are imported here, not on the Qt thread: they pull in
-    torch. ``started`` receives the job, so the runner can stop it. The project's writer lock
-    is held for the whole round, so no other dock, viewer or command line trains it meanwhile.
+    torch. ``started`` receives the job, so the runner can stop it.
     """
     from napari_cathode.jobs.training_job import TrainingJob
     from napari_cathode.jobs.training_runs import ProjectTrainingRequest
@@ -49,13 +50,12 @@ def _run_job(project: str, config, init_model, from_scratch: bool, threads: int,
     request = ProjectTrainingRequest(
         project, config=config, init_model=init_model, from_scratch=from_scratch
     )
-    with project_lock(project, "train a round in napari"):
-        job = TrainingJob(request, num_threads=threads).start()
-        started.append(job)
-        try:
-            yield from job.events(poll_seconds=0.2)
-        finally:
-            job.close()
+    job = TrainingJob(request, num_threads=threads).start()
+    started.append(job)
+    try:
+        yield from job.events(poll_seconds=0.2)
+    finally:
+        job.close()
 
 
 class TrainingRunner(QObject):
@@ -76,6 +76,7 @@ class TrainingRunner(QObject):
         super().__init__()
         self._worker = None
         self._jobs: list = []
+        self._lock: contextlib.ExitStack | None = None
         self._bar = None
         self.config = None
         self.project_path: Path | None = None
@@ -100,13 +101,23 @@ class TrainingRunner(QObject):
         """
         if self._worker is not None:
             return False
-        holder = is_locked(project_path)
-        if holder is not None:
+        # The project's writer lock is held from here until the process has ended (see
+        # _release), so no other dock, viewer or command line trains it meanwhile.
+        lock = contextlib.ExitStack()
+        try:
+            lock.enter_context(project_lock(project_path, "train a round in napari"))
+        except ProjectBusyError:
+            holder = is_locked(project_path)
+            who = holder.describe() if holder else "another job"
             self.last_error = note.notify_warning(
-                f"{project_path} is busy: {holder.describe()} is working on it. Wait for it to "
-                "finish (or stop it there), then press Train a round again"
+                f"{project_path} is busy: {who} is working on it. Wait for it to finish (or "
+                "stop it there), then press Train a round again"
             )
             return False
+        except ProjectError as error:  # e.g. a folder that is not writable
+            self.last_error = note.notify_error(error, doing="training")
+            return False
+        self._lock = lock
         self._jobs = []
         self.config, self.project_path = config, Path(project_path)
         self.total_steps, self.history, self.last_error = config.steps, [], ""
@@ -137,11 +148,29 @@ class TrainingRunner(QObject):
 
     def shutdown(self) -> None:
         """Stop the round and wait for its process (the viewer is closing)."""
-        for job in list(self._jobs):
-            job.cancel(grace_seconds=5)
         if self._worker is not None:
             self._worker.quit()
+        self._release(wait=True)
         self._close_bar()
+
+    def _release(self, *, wait: bool = False) -> None:
+        """End the job's process (if still running) and then release the project lock.
+
+        Done here, not by the generator: a worker quit by napari (closing the viewer) may never
+        resume its generator, and the lock must not wait for garbage collection.
+        """
+        jobs, lock, self._jobs, self._lock = list(self._jobs), self._lock, [], None
+
+        def release() -> None:
+            for job in jobs:
+                job.close()
+            if lock is not None:
+                lock.close()
+
+        if wait or not jobs:
+            release()
+        else:
+            threading.Thread(target=release, name="release-training", daemon=True).start()
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event) -> None:
@@ -201,8 +230,9 @@ class TrainingRunner(QObject):
 
     def _over(self, init_model, from_scratch, threads) -> None:
         self._worker = None
-        self._close_bar()
         retry, self._retry = self._retry, None
+        self._release(wait=retry is not None)  # a retry needs the lock back at once
+        self._close_bar()
         if retry is not None and self.project_path is not None:
             self.start(self.project_path, retry[0], init_model, from_scratch, threads)
             return
