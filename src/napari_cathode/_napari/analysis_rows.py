@@ -1,9 +1,37 @@
-"""What the Analyse page shows, as text: layer classes and unit, the summary rows, warnings."""
+"""The Analyse page's helpers: layer classes and unit, summary rows, warnings, measurement CSVs."""
 
 from __future__ import annotations
 
-from napari_cathode.core.analysis.summary import AnalysisResult
+from pathlib import Path
+
+import numpy as np
+
+from napari_cathode.core.analysis.class_mapping import class_mask
+from napari_cathode.core.analysis.measurements import points_to_table, rulers_to_table, write_csv
+from napari_cathode.core.analysis.summary import AnalysisResult, particle_analysis, with_particles
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
+
+DEFECTS, RULERS = "defects", "rulers"
+#: How the measurement layers look and which mode they open in.
+_MEASUREMENT_LAYERS = {
+    DEFECTS: ("add_points", {"size": 4, "face_color": "#ef4444"}, "add"),
+    RULERS: ("add_shapes", {"edge_color": "#facc15", "edge_width": 1}, "add_line"),
+}
+
+#: Tooltips of the Analyse form, by field label.
+TOOLTIPS = {
+    "class map": "labels that are not 1..K class ids: which value is which class, e.g. "
+    "0=pore,128=active,255=binder (empty: the layer's own classes)",
+    "h-max (voxels)": "particle separation (distance-transform watershed): two touching "
+    "particles stay one unless the neck between them is at least this many voxels thinner "
+    "than their centres. Raise it if particles are cut in pieces, lower it if they merge",
+    "min particle voxels": "smaller particles are noise and are dropped",
+    "crack closing radius": "in voxels: closes a particle's envelope before looking for "
+    "cracks and holes inside it (0 = the filled particle)",
+    "connectivity axis": "pores connected from the first to the last slice along this axis",
+    "labels": "the segmentation to measure; sizes are in the layer's units (its scale), "
+    "voxels when it has none",
+}
 
 #: Warn when more than this fraction of the particles touch the volume's border.
 BORDER_FRACTION = 0.5
@@ -58,3 +86,56 @@ def summary_rows(result: AnalysisResult) -> list[tuple[str, str]]:
         if " / " in key:
             rows.append((f"interface {key} ({unit}⁻¹)", f"{value:.4g}"))
     return rows
+
+
+def voxel_coordinates(layer, data, target) -> np.ndarray:
+    """Data coordinates of ``layer`` → voxel coordinates of the labels layer ``target``."""
+    world = np.asarray(data, float) * np.asarray(layer.scale) + np.asarray(layer.translate)
+    return (world - np.asarray(target.translate)) / np.asarray(target.scale)
+
+
+def write_measurements(folder: Path, target, defects, rulers, *, class_map=None) -> dict:
+    """defects.csv (class at each point) and rulers.csv (lengths) for the labels ``target``."""
+    written: dict[str, Path] = {}
+    if target is None:
+        return written
+    unit, voxel_size, classes = layer_unit(target), tuple(target.scale), layer_classes(target)
+    if defects is not None:
+        table = points_to_table(
+            voxel_coordinates(defects, defects.data, target),
+            target.data,
+            voxel_size=voxel_size,
+            unit=unit,
+            classes=classes,
+            class_map=class_map,
+        )
+        written["defects"] = write_csv(table, folder / "defects.csv")
+    if rulers is not None:
+        lines = [
+            voxel_coordinates(rulers, shape, target)
+            for shape, kind in zip(rulers.data, rulers.shape_type)
+            if kind in ("line", "path")
+        ]
+        table = rulers_to_table(lines, voxel_size=voxel_size, unit=unit)
+        written["rulers"] = write_csv(table, folder / "rulers.csv")
+    return written
+
+
+def measurement_layer(viewer, name: str, geometry: dict):
+    """Add (or select) the defects Points layer or the rulers Shapes layer, ready to draw."""
+    method, style, mode = _MEASUREMENT_LAYERS[name]
+    if name not in viewer.layers:
+        getattr(viewer, method)(ndim=3, name=name, **style, **geometry)
+    layer = viewer.layers[name]
+    viewer.layers.selection.active = layer
+    layer.mode = mode
+    return layer
+
+
+def remeasure_particles(labels, result: AnalysisResult, instances, class_map) -> AnalysisResult:
+    """The analysis again from hand-corrected particle instances (run in a worker thread)."""
+    solid = class_mask(labels, result.particle_class.id, class_map=class_map)
+    particles = particle_analysis(
+        solid, voxel_size=result.voxel_size, config=result.config, instances=instances
+    )
+    return with_particles(result, particles)

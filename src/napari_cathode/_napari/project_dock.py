@@ -31,9 +31,15 @@ from qtpy.QtWidgets import (
 
 from napari_cathode._napari.classes_box import ClassesBox
 from napari_cathode._napari.notifications import notify_error, notify_warning
-from napari_cathode._napari.project_files import NEW_FOLDER_EXISTS, create_project, not_a_project
+from napari_cathode._napari.project_files import (
+    NEW_FOLDER_EXISTS,
+    create_project,
+    fill_choices,
+    not_a_project,
+    other_layers,
+    shape_mismatch,
+)
 from napari_cathode._napari.session import session_for
-from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.project import PROJECT_SUFFIX, Project
 
@@ -72,6 +78,12 @@ class ProjectDock(QWidget):
         self.status.setWordWrap(True)
         self.classes = ClassesBox(self.session)
         self.classes_table = self.classes.table
+        # the classes box's actions, under the names scripts use
+        self.add_class_row, self.remove_class_row = (
+            self.classes_table.add_new_class,
+            self.classes_table.remove_selected,
+        )
+        self.table_classes, self.apply_classes = self.classes_table.classes, self.classes.apply
         self.apply_voxel_button = QPushButton("Apply voxel size")
 
         create = QGroupBox("Project")
@@ -123,25 +135,9 @@ class ProjectDock(QWidget):
     # ------------------------------------------------------------------ choices
     def reset_choices(self, *_) -> None:
         """Refresh the image and truth layer lists (napari calls this when layers change)."""
-        own = {id(layer) for layer in self.session.layers.values()}
-        images = [
-            x.name
-            for x in self.viewer.layers
-            if isinstance(x, napari.layers.Image) and x.ndim in (2, 3) and id(x) not in own
-        ]
-        labels = [
-            x.name
-            for x in self.viewer.layers
-            if isinstance(x, napari.layers.Labels) and id(x) not in own
-        ]
-        for combo, names in ((self.image_layer, images), (self.truth_layer, labels)):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems([NO_TRUTH_LAYER, *names] if combo is self.truth_layer else names)
-            if current in names or current == NO_TRUTH_LAYER:
-                combo.setCurrentText(current)
-            combo.blockSignals(False)
+        images, labels = other_layers(self.viewer, self.session.layers.values())
+        fill_choices(self.image_layer, images)
+        fill_choices(self.truth_layer, [NO_TRUTH_LAYER, *labels])
         self._suggest_path(self.image_layer.currentText())
 
     def _suggest_path(self, name: str) -> None:
@@ -175,11 +171,7 @@ class ProjectDock(QWidget):
         if truth_name and truth_name != NO_TRUTH_LAYER:
             truth = self.viewer.layers[truth_name].data
             if tuple(truth.shape) != tuple(image.data.shape):
-                notify_error(
-                    f"the labels layer {truth_name!r} has shape {tuple(truth.shape)} but the "
-                    f"image {image_name!r} has {tuple(image.data.shape)}: choose labels drawn on "
-                    "this image, or no initial truth"
-                )
+                notify_error(shape_mismatch(truth_name, truth.shape, image_name, image.data.shape))
                 return False
         source = image.source.path
         return self._start_create(path, image.data, truth, source, hide=image)
@@ -290,22 +282,6 @@ class ProjectDock(QWidget):
             f"{project.name}: {project.shape[0]} × {project.shape[1]} × {project.shape[2]}, "
             f"{len(project.truth_slices())} truth slices, {rounds} rounds ({mode})"
         )
-
-    def add_class_row(self) -> None:
-        """Append an editable row for a new class (applied with "Apply classes")."""
-        self.classes_table.add_new_class()
-
-    def remove_class_row(self) -> None:
-        """Remove the selected row (the guard runs on "Apply classes")."""
-        self.classes_table.remove_selected()
-
-    def table_classes(self, *, check: bool = True) -> tuple[SegmentationClass, ...]:
-        """The classes as typed in the table."""
-        return self.classes_table.classes(check=check)
-
-    def apply_classes(self) -> bool:
-        """Save the table's classes (see :meth:`ClassesBox.apply`)."""
-        return self.classes.apply()
 
     def apply_voxel_size(self) -> bool:
         """Save the voxel size and unit, and rescale the project's layers."""

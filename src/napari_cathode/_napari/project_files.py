@@ -1,4 +1,4 @@
-"""What the project page does outside Qt: create a project, and messages naming what to click."""
+"""Helpers of the project page: create a project, layer choices, messages naming what to click."""
 
 from __future__ import annotations
 
@@ -43,3 +43,34 @@ def create_project(path, image, truth, voxel_size, unit, source, progress) -> Pa
     # The same starting model as `napari-cathode new`: the shipped starter when the classes fit.
     set_project_start(project.path, default_start_choice(project.classes))
     return project.path
+
+
+def shape_mismatch(truth_name: str, truth_shape, image_name: str, image_shape) -> str:
+    """The message for an initial-truth layer drawn on another image."""
+    return (
+        f"the labels layer {truth_name!r} has shape {tuple(truth_shape)} but the image "
+        f"{image_name!r} has {tuple(image_shape)}: choose labels drawn on this image, or no "
+        "initial truth"
+    )
+
+
+def other_layers(viewer, own) -> tuple[list[str], list[str]]:
+    """Names of the viewer's 2D/3D image layers and labels layers that are not in ``own``."""
+    import napari
+
+    own_ids = {id(layer) for layer in own}
+    others = [layer for layer in viewer.layers if id(layer) not in own_ids]
+    images = [x.name for x in others if isinstance(x, napari.layers.Image) and x.ndim in (2, 3)]
+    labels = [x.name for x in others if isinstance(x, napari.layers.Labels)]
+    return images, labels
+
+
+def fill_choices(combo, names: list[str]) -> None:
+    """Refill a combo box, keeping its current choice when it is still there."""
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(names)
+    if current in names:
+        combo.setCurrentText(current)
+    combo.blockSignals(False)
