@@ -115,8 +115,8 @@ def run_guide(viewer, work: Path, *, config, shoot: Callable[[str], None] | None
     loop.show_step("3 Train")
     loop.train.start_round(config=config)
     wait_until(lambda: len(loop.train.plot.steps) >= config.steps // 2 or not loop.train.running)
-    wait_until(lambda: not loop.train.plot.busy)
-    shoot("loop_3_training")
+    wait_until(lambda: not loop.train.plot.busy and loop.train.plot.renders > 0)
+    shoot("loop_3_training")  # while it trains
     wait_until(lambda: _idle(loop))
 
     # 4. Review: u (most uncertain), a (accept), fix with the brush, t (contours), r
@@ -125,10 +125,12 @@ def run_guide(viewer, work: Path, *, config, shoot: Callable[[str], None] | None
     z = session.current_z()
     press(viewer, "a")
     stroke(truth, z, 240, 200, 320, 3)
-    press(viewer, "t")  # the proposal as contours: the grey image shows through
+    press(viewer, "t")  # the proposal as contours ...
+    press(viewer, "t", shift=True)  # ... and the truth hidden: the grey image shows through
     shoot("loop_2_review")
-    press(viewer, "t")  # hidden
-    press(viewer, "t")  # filled again
+    press(viewer, "t", shift=True)  # truth shown again
+    press(viewer, "t")  # proposal hidden
+    press(viewer, "t")  # proposal filled again
     press(viewer, "r")
 
     # 5. Train round 2 and compare rounds
@@ -155,6 +157,7 @@ def run_guide(viewer, work: Path, *, config, shoot: Callable[[str], None] | None
 def make_screenshots(out: Path, *, steps: int = 40) -> list[Path]:
     """Run the guide and save its pictures into ``out`` at every size of :data:`SIZES`."""
     import napari
+    from qtpy.QtWidgets import QApplication
 
     from napari_cathode._napari.demo import save_window_screenshot
     from napari_cathode.ml.config import ModelConfig
@@ -167,7 +170,11 @@ def make_screenshots(out: Path, *, steps: int = 40) -> list[Path]:
     def shoot(name: str) -> None:
         for width, height in SIZES:
             viewer.window.resize(width, height)
-            path = save_window_screenshot(viewer, out / f"{name}_{width}x{height}.png")
+            for _ in range(30):  # let the pages relayout at this size
+                QApplication.processEvents()
+            path = save_window_screenshot(
+                viewer, out / f"{name}_{width}x{height}.png", wait_for_workers=False
+            )
             written.append(path)
         viewer.window.resize(*SIZES[0])
 

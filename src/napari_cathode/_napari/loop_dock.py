@@ -65,7 +65,7 @@ class LoopDock(QWidget):
         self.session.training.event.connect(self._show_jobs)
         self.session.training.state_changed.connect(self._show_jobs)
         self.session.predictions.progress.connect(self._show_jobs)
-        self.session.predictions.finished.connect(self._show_jobs)
+        self.session.predictions.stopped.connect(self._show_jobs)
         self.session.follow(self, "project_changed", self._on_project)
         self._show_jobs()
         self._on_project(self.session.project)

@@ -52,12 +52,15 @@ class PredictionRunner(QObject):
         Stopped by :meth:`cancel`; slices predicted before the stop keep their proposals.
     failed(error)
         The exception, for a notification.
+    stopped()
+        The run is over, whichever way (:attr:`running` is False from now on).
     """
 
     progress = Signal(int, int)
     finished = Signal(object)
     cancelled = Signal()
     failed = Signal(object)
+    stopped = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -118,3 +121,4 @@ class PredictionRunner(QObject):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        self.stopped.emit()

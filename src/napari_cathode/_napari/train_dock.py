@@ -252,6 +252,7 @@ class TrainDock(QWidget):
         if isinstance(event, StepEvent):
             self.progress.setValue(event.step)
         elif isinstance(event, DoneEvent):
+            self.progress.setValue(self.progress.maximum())
             self.plot.finish()
         elif isinstance(event, ErrorEvent):
             self.last_error = self.training.last_error
