@@ -26,7 +26,6 @@ def build_viewer(*, sample: str = "acquisition_a", show: bool = True):
         nz = viewer.dims.range[0]
         viewer.dims.set_point(0, nz.start + (nz.stop - nz.start) // 2)
     viewer.window.add_plugin_dock_widget(PLUGIN, LOOP_DOCK)  # the loop in one dock
-    viewer.window.add_plugin_dock_widget(PLUGIN, "Analyse and measure", tabify=True)
     return viewer
 
 
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     viewer = build_viewer(sample=args.sample)
     if args.screenshot:
-        viewer.window.resize(1500, 950)
+        viewer.window.resize(1366, 768)
         save_window_screenshot(viewer, args.screenshot)
         viewer.close()
         return 0
