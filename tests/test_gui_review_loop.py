@@ -9,6 +9,7 @@ import os
 import numpy as np
 import psutil
 import pytest
+from napari.utils import progress
 from napari.utils.key_bindings import KeyBinding
 from napari.utils.notifications import NotificationSeverity, notification_manager
 from npe2 import PluginManager
@@ -132,6 +133,7 @@ def test_the_round_belongs_to_the_session(make_napari_viewer, qtbot, project, tm
     assert page.running and page.stop_button.isEnabled() and not page.start_button.isEnabled()
     assert "step" in page.eta.text() and page.progress.value() > 0 and not page.plot.empty
     assert not page.start_round(config=long_round) and "already running" in page.last_error
+    assert any(bar.desc == "training a round" for bar in progress._all_instances)  # activity
     holder = is_locked(project.path)  # what `napari-cathode train` would be refused by
     assert holder is not None and holder.pid == os.getpid()
     page.stop_button.click()
@@ -208,6 +210,15 @@ def test_export_asks_before_replacing_and_says_what_happened(make_napari_viewer,
     assert export.export_round_table() == out / "run7_rounds.csv"
     answers.append(False)
     assert export.export_round_table() is None and len(questions) == 3
+    with project.new_round({"note": "weights stand-in"}) as folder:  # a saved round
+        (folder / "model.safetensors").write_bytes(b"weights")
+    export._fill_rounds()
+    model = export.export_model()  # named after the field: run7_round0001.model
+    assert model == out / "run7_round0001.model" and (model / "model.json").is_file()
+    (model / "model.safetensors").write_bytes(b"edited")
+    answers.append(True)  # replaced, after asking
+    assert export.export_model() == model and len(questions) == 4
+    assert (model / "model.safetensors").read_bytes() == b"weights"
 
     (out / "run7_labels.tif").mkdir()  # a folder where the TIFF goes: the export fails ...
     answers.append(True)
@@ -253,3 +264,29 @@ def test_the_loop_dock_fits_the_screen(make_napari_viewer, qtbot, project, size)
     qtbot.waitUntil(lambda: plot.renders > 0, timeout=10_000)
     corner = plot.pixmap().toImage().pixelColor(1, 1).name()
     assert corner == loop.train.plot._figure.theme["background"]
+
+
+def test_analysis_warns_when_most_particles_touch_the_border(make_napari_viewer, qtbot):
+    """Analyse: particles cut by the volume's border bias the sizes; the page says so, and its
+    fields explain h-max and the units."""
+    from napari_cathode._napari.analysis_rows import border_warning
+    from napari_cathode.core.analysis.summary import analyze_labels
+
+    labels = np.ones((12, 40, 40), np.uint8)  # pore, with active-material balls
+    zz, yy, xx = np.mgrid[:12, :40, :40]
+    for cy, cx in ((0, 0), (0, 39), (39, 0), (20, 20)):  # three cut by the border, one inside
+        labels[(zz - 6) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2 <= 25] = 2
+    result = analyze_labels(labels)
+    assert "3 of 4 particles touch the border" in border_warning(result)
+    inside = np.ones_like(labels)
+    inside[(zz - 6) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2 <= 25] = 2
+    assert border_warning(analyze_labels(inside)) == ""
+
+    viewer = make_napari_viewer()
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Analyse and measure")
+    assert "watershed" in dock.h_max.tooltip and "units" in dock.labels.tooltip
+    viewer.add_labels(labels, name="cut")
+    dock.labels.value = viewer.layers["cut"]
+    dock.run()
+    qtbot.waitUntil(lambda: dock.result is not None, timeout=WAIT)
+    assert "touch the border" in dock.status.text()

@@ -14,7 +14,6 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, PushBu
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.qt.threading import thread_worker
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
     QFileDialog,
@@ -26,6 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cathode._napari.activity import job_progress
 from napari_cathode._napari.analysis_rows import (
     DEFECTS,
     RULERS,
@@ -202,7 +202,7 @@ class AnalysisDock(QWidget):
 
     def _start(self, worker, message: str) -> None:
         self._worker = worker
-        worker.finished.connect(progress(total=0, desc=message).close)  # napari's activity
+        worker.finished.connect(job_progress(0, message).close)  # napari's activity panel
         worker.returned.connect(self._show_result)
         worker.errored.connect(self._show_failure)
         worker.finished.connect(self._finished)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import napari
 from napari.qt.threading import thread_worker
-from napari.utils import progress
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -34,6 +33,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cathode._napari.activity import job_progress
 from napari_cathode._napari.export_targets import export_target, replace_model_copy
 from napari_cathode._napari.notifications import NO_PROJECT, notify_error, notify_info
 from napari_cathode._napari.session import session_for
@@ -200,7 +200,7 @@ class ExportDock(QWidget):
         worker = thread_worker(function, start_thread=False, ignore_errors=True)(
             self.session.project, path, self.which.currentText()
         )
-        bar = progress(total=0, desc=doing)
+        bar = job_progress(0, doing)
         worker.returned.connect(self._done)
         worker.errored.connect(lambda error: self._fail(error, doing))
         worker.finished.connect(bar.close)

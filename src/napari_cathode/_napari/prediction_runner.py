@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari.qt.threading import thread_worker
-from napari.utils import progress as activity
 from qtpy.QtCore import QObject, Signal
+
+from napari_cathode._napari.activity import job_progress
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class PredictionRunner(QObject):
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         self._worker = worker
-        self._bar = activity(total=len(slices) if slices is not None else 0, desc="predicting")
+        self._bar = job_progress(len(slices) if slices is not None else 0, "predicting")
         worker.start()
         return True
 

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from napari.qt.threading import thread_worker
-from napari.utils import progress
 from qtpy.QtCore import QObject, Signal
 
 from napari_cathode._napari import notifications as note
+from napari_cathode._napari.activity import job_progress
 from napari_cathode.core.errors import ProjectError
 from napari_cathode.core.project_lock import ProjectBusyError, is_locked, project_lock
 from napari_cathode.ml.events import (
@@ -127,7 +127,7 @@ class TrainingRunner(QObject):
         worker = thread_worker(_run_job, start_thread=False, ignore_errors=True)(*args)
         self._worker = worker
         self._retry = None
-        self._bar = progress(total=config.steps, desc="training a round")
+        self._bar = job_progress(config.steps, "training a round")
         worker.yielded.connect(self._on_event)
         worker.errored.connect(lambda error: self._failed(error))
         worker.finished.connect(lambda: self._over(init_model, from_scratch, threads))
