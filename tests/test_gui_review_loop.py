@@ -275,11 +275,11 @@ def test_analysis_warns_when_most_particles_touch_the_border(make_napari_viewer,
     labels = np.ones((12, 40, 40), np.uint8)  # pore, with active-material balls
     zz, yy, xx = np.mgrid[:12, :40, :40]
     for cy, cx in ((0, 0), (0, 39), (39, 0), (20, 20)):  # three cut by the border, one inside
-        labels[(zz - 6) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2 <= 25] = 2
+        labels[(zz - 6) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2 <= 16] = 2
     result = analyze_labels(labels)
     assert "3 of 4 particles touch the border" in border_warning(result)
     inside = np.ones_like(labels)
-    inside[(zz - 6) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2 <= 25] = 2
+    inside[(zz - 6) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2 <= 16] = 2
     assert border_warning(analyze_labels(inside)) == ""
 
     viewer = make_napari_viewer()
