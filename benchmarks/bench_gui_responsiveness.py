@@ -33,6 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 TICK_MS = 10
 
 
+def _animated() -> bool:
+    from napari_cathode._napari import activity
+
+    return activity.ANIMATE_INDICATOR
+
+
 def _stats(gaps: list[float]) -> dict:
     if not gaps:
         return {"ticks": 0}
@@ -77,9 +83,9 @@ def run(steps: int, folder: Path, *, paint: bool = True) -> dict:
     strokes: list[float] = []
     windows: list[tuple[float, float]] = []
     events: list[tuple[float, str]] = []
-    original = train.on_event
-    train.on_event = lambda event: (events.append((time.perf_counter(), type(event).__name__)),
-                                    original(event))  # fmt: skip
+    train.training.event.connect(
+        lambda event: events.append((time.perf_counter(), type(event).__name__))
+    )
     timer.start()
     started = time.perf_counter()
     train.start_round(config=config)
@@ -118,6 +124,7 @@ def run(steps: int, folder: Path, *, paint: bool = True) -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "data": "real: bundled acquisition A (5 x 499 x 601), truth on slices 0 and 2",
         "steps": steps,
+        "activity_animation": _animated(),
         "round_saved": bool(rounds),
         "device": rounds[0].metadata.get("device") if rounds else None,
         "seconds": round(total, 1),
@@ -138,7 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="optimiser steps of the round")
     parser.add_argument("--json", type=Path, help="also write the result here")
     parser.add_argument("--no-paint", action="store_true", help="only train; paint no strokes")
+    parser.add_argument(
+        "--animate-activity",
+        action="store_true",
+        help="leave napari's animated activity indicator running (see _napari/activity.py)",
+    )
     args = parser.parse_args(argv)
+    if args.animate_activity:
+        from napari_cathode._napari import activity
+
+        activity.ANIMATE_INDICATOR = True
     with tempfile.TemporaryDirectory() as folder:
         result = run(args.steps, Path(folder), paint=not args.no_paint)
     text = json.dumps(result, indent=2)

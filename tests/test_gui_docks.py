@@ -145,12 +145,13 @@ def test_training_errors_become_notifications(make_napari_viewer, project, monke
     # a GPU out-of-memory error: advice, and the round restarts on the CPU
     from napari_cathode.ml.config import ModelConfig
 
-    train.config = ModelConfig(device="cuda")
+    runner = train.training  # the session's round, rendered by the dock
+    runner.config, runner.project_path = ModelConfig(device="cuda"), project.path
     restarted = []
-    monkeypatch.setattr(train, "start_round", lambda *, config=None: restarted.append(config))
-    train.on_event(ErrorEvent("CUDA out of memory. Tried to allocate 2.00 GiB", kind="crash"))
+    monkeypatch.setattr(runner, "start", lambda path, config, *args: restarted.append(config))
+    runner._on_event(ErrorEvent("CUDA out of memory. Tried to allocate 2.00 GiB", kind="crash"))
     assert "ran out of memory" in train.last_error
-    train._job_over()
+    runner._over(None, False, 1)
     assert restarted and restarted[0].device == "cpu"
-    train.on_event(ErrorEvent("the training process stopped unexpectedly", kind="crash"))
+    runner._on_event(ErrorEvent("the training process stopped unexpectedly", kind="crash"))
     assert "training failed: the training process stopped" in train.last_error

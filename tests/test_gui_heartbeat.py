@@ -43,9 +43,9 @@ def test_event_loop_never_stalls_while_training(make_napari_viewer, qtbot, tmp_p
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     timeline: list[tuple[float, str]] = []  # what happened when, for the failure message
-    original = train.on_event
-    train.on_event = lambda event: (timeline.append((time.perf_counter(), type(event).__name__)),
-                                    original(event))  # fmt: skip
+    train.training.event.connect(
+        lambda event: timeline.append((time.perf_counter(), type(event).__name__))
+    )
     train.runner.progress.connect(lambda *_: timeline.append((time.perf_counter(), "predict")))
     start = time.perf_counter()
     assert train.start_round(config=SMALL)

@@ -109,7 +109,7 @@ def test_whole_loop_on_acquisition_a(make_napari_viewer, qtbot, tmp_path):
     efforts = [row.correction_effort for row in train.rounds.rows]
     assert efforts == [np.count_nonzero(real_truth[0]), effort]
     assert all(e > 0 for e in efforts)
-    assert train.rounds.item(1, 3).text() == str(effort)
+    assert train.rounds.item(1, 2).text() == str(effort)
     assert len(train.plot.losses) == SMALL.steps and train.plot.dice
 
     # 7. export labels (OME-Zarr, TIFF), the model and the round table

@@ -87,7 +87,10 @@ def assert_class_colours(layer):
 def test_acquisition_a_sample_opens_with_names_scale_and_colours(make_napari_viewer, acquisition_a):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "acquisition_a")
-    assert [layer.name for layer in viewer.layers] == ["acquisition A", "acquisition A truth"]
+    assert [layer.name for layer in viewer.layers] == [
+        "acquisition A",
+        "acquisition A reference labels",
+    ]
     image, truth = viewer.layers
     assert type(image).__name__ == "Image" and type(truth).__name__ == "Labels"
     np.testing.assert_array_equal(image.data, acquisition_a[0])
@@ -101,7 +104,7 @@ def test_acquisition_a_sample_opens_with_names_scale_and_colours(make_napari_vie
 def test_phantom_sample_then_writer_round_trip(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "phantom")
-    assert [layer.name for layer in viewer.layers] == ["phantom", "phantom truth"]
+    assert [layer.name for layer in viewer.layers] == ["phantom", "phantom reference labels"]
     image, truth = viewer.layers
     assert tuple(image.scale) == tuple(truth.scale) == pytest.approx((0.02, 0.01, 0.01))
     assert [str(u) for u in truth.units] == ["micrometer"] * 3

@@ -1,9 +1,7 @@
 """The "Analyse and measure" dock: microstructure numbers, PSD plot, defect points and rulers.
 
-Thin by design: it reads its fields on the main thread, runs
-:func:`~napari_cathode.core.analysis.summary.analyze_labels` in a ``thread_worker`` and renders
-the result (PSD plot, summary table, particle and crack instance layers). All array work and all
-file writing is in :mod:`napari_cathode.core.analysis`.
+Thin: :func:`~napari_cathode.core.analysis.summary.analyze_labels` runs in a ``thread_worker``;
+the dock renders the result. Array work and file writing live in ``core.analysis``.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, PushBu
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -27,60 +25,33 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_cathode.core.analysis.class_mapping import class_mask, parse_class_map
-from napari_cathode.core.analysis.measurements import points_to_table, rulers_to_table, write_csv
+from napari_cathode._napari.activity import job_progress
+from napari_cathode._napari.analysis_rows import (
+    DEFECTS,
+    RULERS,
+    TOOLTIPS,
+    border_warning,
+    layer_classes,
+    layer_unit,
+    measurement_layer,
+    remeasure_particles,
+    summary_rows,
+    write_measurements,
+)
+from napari_cathode._napari.layers import TRUTH
+from napari_cathode._napari.project_layers import PROJECT_KEY
+from napari_cathode._napari.session import session_for
+from napari_cathode.core.analysis.class_mapping import parse_class_map
 from napari_cathode.core.analysis.plots import draw_size_distribution
 from napari_cathode.core.analysis.report import write_analysis
 from napari_cathode.core.analysis.summary import (
     AnalysisConfig,
     AnalysisResult,
     analyze_labels,
-    particle_analysis,
-    with_particles,
 )
-from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
 from napari_cathode.core.errors import CathodeError
 
-DEFECTS, RULERS = "defects", "rulers"
 AXES = {"z": 0, "y": 1, "x": 2}
-
-
-def layer_classes(layer) -> tuple[SegmentationClass, ...]:
-    """The classes stored in a labels layer's metadata, else the default cathode classes."""
-    stored = layer.metadata.get("classes") if layer is not None else None
-    if not stored:
-        return DEFAULT_CLASSES
-    return tuple(SegmentationClass.from_json(c) for c in stored)
-
-
-def layer_unit(layer) -> str | None:
-    """The layer's length unit as short text (``"nm"``), ``None`` for pixels."""
-    units = getattr(layer, "units", None)
-    if not units:
-        return None
-    text = f"{units[-1]:~}"
-    return None if text in ("px", "pixel", "") else text
-
-
-def summary_rows(result: AnalysisResult) -> list[tuple[str, str]]:
-    """(quantity, value) rows of the dock's table."""
-    summary = result.to_summary()
-    unit = summary["length_unit"]
-    rows = [(f"volume fraction: {k}", f"{v:.4f}") for k, v in summary["volume_fraction"].items()]
-    particles = summary["particles"]
-    rows.append(("particles", str(particles["count"])))
-    rows.append(("particles cut by the border", str(particles["touching_border"])))
-    for key in ("d10", "d50", "d90", "dv50"):
-        value = particles[key]
-        rows.append((f"{key} ({unit})", "—" if value is None else f"{value:.4g}"))
-    cracked = particles["cracked_fraction"]
-    rows.append(("cracked particles", "—" if cracked is None else f"{cracked:.1%}"))
-    connectivity = summary["pore_connectivity"]
-    rows.append(("pore connectivity", "—" if connectivity is None else f"{connectivity:.4f}"))
-    for key, value in summary["surface_area_per_volume"].items():
-        if " / " in key:
-            rows.append((f"interface {key} ({unit}⁻¹)", f"{value:.4g}"))
-    return rows
 
 
 class AnalysisDock(QWidget):
@@ -95,7 +66,7 @@ class AnalysisDock(QWidget):
         self._worker = None
 
         self.labels = ComboBox(label="labels", choices=self._labels_choices)
-        self.class_map = LineEdit(label="class map", tooltip="e.g. 0=pore,128=active,255=binder")
+        self.class_map = LineEdit(label="class map")
         self.particle_class = ComboBox(label="particle class", choices=self._class_choices)
         self.h_max = FloatSpinBox(label="h-max (voxels)", value=2.0, min=0.1, max=50, step=0.5)
         self.min_voxels = SpinBox(label="min particle voxels", value=20, min=0, max=10**9)
@@ -122,6 +93,8 @@ class AnalysisDock(QWidget):
                 self.export_button,
             ]
         )
+        for widget in self.form:  # units and h-max explained where the user hovers
+            widget.tooltip = TOOLTIPS.get(widget.label, widget.tooltip)
         self.status = QLabel("")
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)  # busy indicator: the watershed reports no steps
@@ -131,9 +104,11 @@ class AnalysisDock(QWidget):
         self.canvas.setMinimumHeight(220)
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["quantity", "value"])
+        self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
         for widget in (self.form.native, self.progress, self.status, self.canvas, self.table):
             layout.addWidget(widget)
+        self.canvas.hide(), self.table.hide()  # no empty axes: shown with the first result
 
         self.labels.changed.connect(lambda *_: self.particle_class.reset_choices())
         self.run_button.changed.connect(self.run)
@@ -143,15 +118,26 @@ class AnalysisDock(QWidget):
         self.export_button.changed.connect(self._choose_export_folder)
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
             event.connect(self.reset_choices)
+        session_for(viewer).follow(self, "project_changed", self._on_project)
         self.reset_choices()
+        self._on_project(session_for(viewer).project)
+
+    def _on_project(self, project) -> None:
+        """A project opened: analyse its truth by default (not a sample's reference labels)."""
+        truth = session_for(self.viewer).layer(TRUTH) if project is not None else None
+        if truth is not None:
+            self.reset_choices()
+            self.labels.value = truth
 
     # ------------------------------------------------------------------ choices
     def _labels_choices(self, *_):
-        return [
-            (layer.name, layer)
+        labels = [
+            layer
             for layer in self.viewer.layers
             if isinstance(layer, napari.layers.Labels) and layer.ndim == 3
         ]
+        labels.sort(key=lambda layer: PROJECT_KEY not in layer.metadata)  # project's first
+        return [(layer.name, layer) for layer in labels]
 
     def _class_choices(self, *_):
         return [c.name for c in layer_classes(self.labels.value)]
@@ -208,20 +194,15 @@ class AnalysisDock(QWidget):
         if self.result is None or name not in self.viewer.layers:
             show_info("run the analysis first; then correct the particles layer and re-measure")
             return
-        result, instances = self.result, np.asarray(self.viewer.layers[name].data)
-        labels, class_map = self._source.data, self._class_map
-
-        def measure():
-            solid = class_mask(labels, result.particle_class.id, class_map=class_map)
-            particles = particle_analysis(
-                solid, voxel_size=result.voxel_size, config=result.config, instances=instances
-            )
-            return with_particles(result, particles)
-
-        self._start(thread_worker(measure, ignore_errors=True)(), "re-measuring particles…")
+        instances = np.asarray(self.viewer.layers[name].data)
+        worker = thread_worker(remeasure_particles, ignore_errors=True)(
+            self._source.data, self.result, instances, self._class_map
+        )
+        self._start(worker, "re-measuring particles…")
 
     def _start(self, worker, message: str) -> None:
         self._worker = worker
+        worker.finished.connect(job_progress(0, message).close)  # napari's activity panel
         worker.returned.connect(self._show_result)
         worker.errored.connect(self._show_failure)
         worker.finished.connect(self._finished)
@@ -245,6 +226,8 @@ class AnalysisDock(QWidget):
         draw_size_distribution(
             self.figure, table["equivalent_diameter"], table["volume"], unit=result.unit
         )
+        self.canvas.show()
+        self.table.show()
         self.canvas.draw_idle()
         rows = summary_rows(result)
         self.table.setRowCount(len(rows))
@@ -254,7 +237,10 @@ class AnalysisDock(QWidget):
         self.table.resizeColumnsToContents()
         self._show_layer("particles", result.particles.instances, result)
         self._show_layer("cracks", result.particles.cracks, result, visible=False)
-        self.status.setText(f"{result.distribution.count} particles measured")
+        warning = border_warning(result)
+        self.status.setText(f"{result.distribution.count} particles measured. {warning}".strip())
+        if warning:
+            show_warning(warning)
 
     def _show_layer(self, what: str, data: np.ndarray, result, *, visible: bool = True) -> None:
         name = f"{self._source.name} {what}"
@@ -265,10 +251,6 @@ class AnalysisDock(QWidget):
         layer.metadata["napari_cathode_analysis"] = what
 
     # ------------------------------------------------------------------ measurements
-    def _scale(self):
-        layer = self._source or self.labels.value
-        return tuple(layer.scale) if layer is not None else (1.0, 1.0, 1.0)
-
     def _geometry(self) -> dict:
         """scale, translate and units of the analysed layer, for the layers the dock adds."""
         layer = self._source or self.labels.value
@@ -282,31 +264,11 @@ class AnalysisDock(QWidget):
 
     def add_defect_points(self, *_):
         """Add (or select) the 3D Points layer for marking defects."""
-        if DEFECTS not in self.viewer.layers:
-            self.viewer.add_points(
-                ndim=3, name=DEFECTS, size=4, face_color="#ef4444", **self._geometry()
-            )
-        layer = self.viewer.layers[DEFECTS]
-        self.viewer.layers.selection.active = layer
-        layer.mode = "add"
-        return layer
+        return measurement_layer(self.viewer, DEFECTS, self._geometry())
 
     def add_ruler(self, *_):
         """Add (or select) the Shapes layer for drawing ruler lines."""
-        if RULERS not in self.viewer.layers:
-            self.viewer.add_shapes(
-                ndim=3, name=RULERS, edge_color="#facc15", edge_width=1, **self._geometry()
-            )
-        layer = self.viewer.layers[RULERS]
-        self.viewer.layers.selection.active = layer
-        layer.mode = "add_line"
-        return layer
-
-    def _voxel_coordinates(self, layer, data: np.ndarray) -> np.ndarray:
-        """Data coordinates of ``layer`` → voxel coordinates of the analysed labels layer."""
-        target = self._source or self.labels.value
-        world = np.asarray(data, float) * np.asarray(layer.scale) + np.asarray(layer.translate)
-        return (world - np.asarray(target.translate)) / np.asarray(target.scale)
+        return measurement_layer(self.viewer, RULERS, self._geometry())
 
     def _choose_export_folder(self, *_) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export analysis and measurements to")
@@ -316,33 +278,21 @@ class AnalysisDock(QWidget):
     def export(self, folder: str | Path) -> dict[str, Path]:
         """Write summary.json, particles.csv, psd.png, defects.csv and rulers.csv to ``folder``."""
         folder = Path(folder)
+        target = self._source or self.labels.value
         written: dict[str, Path] = {}
         try:
             if self.result is not None:
                 written.update(write_analysis(self.result, folder))
-            target = self._source or self.labels.value
-            unit = layer_unit(target) if target is not None else None
-            voxel_size, classes = self._scale(), layer_classes(target)
-            if DEFECTS in self.viewer.layers and target is not None:
-                layer = self.viewer.layers[DEFECTS]
-                table = points_to_table(
-                    self._voxel_coordinates(layer, layer.data),
-                    target.data,
-                    voxel_size=voxel_size,
-                    unit=unit,
-                    classes=classes,
+            layers = self.viewer.layers
+            written.update(
+                write_measurements(
+                    folder,
+                    target,
+                    layers[DEFECTS] if DEFECTS in layers else None,
+                    layers[RULERS] if RULERS in layers else None,
                     class_map=self._class_map,
                 )
-                written["defects"] = write_csv(table, folder / "defects.csv")
-            if RULERS in self.viewer.layers:
-                layer = self.viewer.layers[RULERS]
-                lines = [
-                    self._voxel_coordinates(layer, shape)
-                    for shape, kind in zip(layer.data, layer.shape_type)
-                    if kind in ("line", "path")
-                ]
-                table = rulers_to_table(lines, voxel_size=voxel_size, unit=unit)
-                written["rulers"] = write_csv(table, folder / "rulers.csv")
+            )
         except CathodeError as exc:
             show_error(str(exc))
             return written

@@ -13,6 +13,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PLUGIN = "napari-cathode"
+LOOP_DOCK = "Segmentation loop"
 
 
 def build_viewer(*, sample: str = "acquisition_a", show: bool = True):
@@ -24,8 +25,7 @@ def build_viewer(*, sample: str = "acquisition_a", show: bool = True):
     if viewer.dims.ndim >= 3:
         nz = viewer.dims.range[0]
         viewer.dims.set_point(0, nz.start + (nz.stop - nz.start) // 2)
-    for name in plugin_dock_names():
-        viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)
+    viewer.window.add_plugin_dock_widget(PLUGIN, LOOP_DOCK)  # the loop in one dock
     return viewer
 
 
@@ -37,14 +37,18 @@ def plugin_dock_names() -> list[str]:
     return [w.display_name for w in manifest.contributions.widgets or ()]
 
 
-def save_window_screenshot(viewer, path: Path) -> Path:
-    """Save the whole window (canvas included) after letting Qt draw it."""
+def save_window_screenshot(viewer, path: Path, *, wait_for_workers: bool = True) -> Path:
+    """Save the whole window (canvas included) after letting Qt draw it.
+
+    ``wait_for_workers=False`` takes the picture while jobs run (a round in training).
+    """
     from qtpy.QtCore import QThreadPool
     from qtpy.QtWidgets import QApplication
 
     # The docks draw their first plots in worker threads: let them finish (and their results
     # reach the window) before the picture is taken and before the viewer may be closed.
-    QThreadPool.globalInstance().waitForDone(30_000)
+    if wait_for_workers:
+        QThreadPool.globalInstance().waitForDone(30_000)
     for _ in range(20):
         QApplication.processEvents()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     viewer = build_viewer(sample=args.sample)
     if args.screenshot:
-        viewer.window.resize(1500, 950)
+        viewer.window.resize(1366, 768)
         save_window_screenshot(viewer, args.screenshot)
         viewer.close()
         return 0

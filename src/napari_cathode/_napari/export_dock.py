@@ -2,13 +2,19 @@
 
 Thin: every export is a function of :mod:`napari_cathode.core.export` or
 :mod:`napari_cathode.core.round_table`; the label exports run in a worker thread, since they
-read the whole volume block by block. The labels are the human's truth where labelled, else
-the model's proposal (:func:`~napari_cathode.core.export.merge_labels`), or the truth alone.
+read the whole volume block by block, and show in napari's activity panel too. The labels are
+the human's truth where labelled, else the model's proposal
+(:func:`~napari_cathode.core.export.merge_labels`), or the truth alone.
+
+Every output is named ``<folder>/<name><suffix>`` from the page's fields. Nothing is replaced
+without asking: an existing output needs a "yes" from :attr:`ExportDock.confirm` (a dialog; a
+test or a script sets its own callback). The status line always ends with the outcome.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import napari
@@ -20,17 +26,20 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from napari_cathode._napari.activity import job_progress
+from napari_cathode._napari.export_targets import export_target, replace_model_copy
 from napari_cathode._napari.notifications import NO_PROJECT, notify_error, notify_info
 from napari_cathode._napari.session import session_for
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.export import export_ome_zarr, export_tiff, merge_labels
-from napari_cathode.core.round_table import copy_model, round_rows, write_round_table_csv
+from napari_cathode.core.round_table import round_rows, write_round_table_csv
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +59,7 @@ def _write_ome_zarr(project, path: Path, which: str) -> Path:
         voxel_size=project.voxel_size,
         unit=project.unit,
         name="segmentation",
-        overwrite=True,
+        overwrite=True,  # the page asked the user before (confirm)
     )
 
 
@@ -74,12 +83,23 @@ class ExportDock(QWidget):
         self.written: list[Path] = []
         self.last_error = ""
         self._worker = None
+        #: Asked before anything is replaced: ``confirm(question) -> bool``.
+        self.confirm: Callable[[str], bool] = self._ask
 
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("folder to export into")
         self.browse = QPushButton("…")
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("base name of the files (default: the project's name)")
+        self.name.setToolTip(
+            "files are named <name>.ome.zarr, <name>_labels.tif, <name>_roundNNNN.model, "
+            "<name>_rounds.csv"
+        )
         self.which = QComboBox()
         self.which.addItems([MERGED, TRUTH_ONLY])
+        self.which.setToolTip(
+            "truth, else proposal: your labels where you gave them, else the model's"
+        )
         self.round = QComboBox()
         self.ome_button = QPushButton("Labels → OME-Zarr")
         self.tiff_button = QPushButton("Labels → TIFF")
@@ -96,12 +116,16 @@ class ExportDock(QWidget):
         row.addWidget(self.folder)
         row.addWidget(self.browse)
         form.addRow("folder", row)
+        form.addRow("name", self.name)
         form.addRow("labels", self.which)
         form.addRow("model of round", self.round)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for button in (self.ome_button, self.tiff_button, self.model_button, self.csv_button):
-            layout.addWidget(button)
+        for pair in ((self.ome_button, self.tiff_button), (self.model_button, self.csv_button)):
+            line = QHBoxLayout()
+            for button in pair:
+                line.addWidget(button)
+            layout.addLayout(line)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch()
@@ -111,15 +135,17 @@ class ExportDock(QWidget):
         self.tiff_button.clicked.connect(lambda: self.export_tiff())
         self.model_button.clicked.connect(lambda: self.export_model())
         self.csv_button.clicked.connect(lambda: self.export_round_table())
-        self.session.project_changed.connect(lambda *_: self._on_project())
-        self.session.rounds_changed.connect(self._fill_rounds)
+        self.session.follow(self, "project_changed", self._on_project)
+        self.session.follow(self, "rounds_changed", self._fill_rounds)
         self._on_project()
 
     # ------------------------------------------------------------------ helpers
-    def _on_project(self) -> None:
+    def _on_project(self, *_) -> None:
         project = self.session.project
-        if project is not None and not self.folder.text():
-            self.folder.setText(str(project.path.parent))
+        if project is not None:
+            if not self.folder.text():
+                self.folder.setText(str(project.path.parent))
+            self.name.setPlaceholderText(project.name)
         self._fill_rounds()
 
     def _fill_rounds(self) -> None:
@@ -133,15 +159,34 @@ class ExportDock(QWidget):
         if folder:
             self.folder.setText(folder)
 
-    def _target(self, path, suffix: str) -> Path | None:
+    def _ask(self, question: str) -> bool:
+        answer = QMessageBox.question(self, "Replace?", question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _target(self, path, kind: str, what: str, **fields) -> Path | None:
+        """The checked output path (asking before replacing), or None with the reason shown."""
         project = self.session.project
         if project is None:
-            self.last_error = notify_error(NO_PROJECT)
+            self._fail(NO_PROJECT, what)
             return None
-        if path is not None:
-            return Path(path)
-        folder = Path(self.folder.text().strip() or project.path.parent).expanduser()
-        return folder / f"{project.name}{suffix}"
+        try:
+            target = (
+                Path(path)
+                if path is not None
+                else export_target(
+                    self.folder.text().strip() or project.path.parent,
+                    self.name.text().strip() or project.name,
+                    kind,
+                    **fields,
+                )
+            )
+        except CathodeError as error:
+            self._fail(error, what)
+            return None
+        if target.exists() and not self.confirm(f"{target} exists. Replace it?"):
+            self.status.setText(f"{what} cancelled: {target} was kept (type another name)")
+            return None
+        return target
 
     def _done(self, path: Path) -> None:
         self.written.append(Path(path))
@@ -150,6 +195,7 @@ class ExportDock(QWidget):
 
     def _fail(self, error, doing: str) -> None:
         self.last_error = notify_error(error, doing=doing)
+        self.status.setText(self.last_error)
 
     def _run(self, function, path: Path, doing: str) -> bool:
         if self._worker is not None:
@@ -158,12 +204,14 @@ class ExportDock(QWidget):
         worker = thread_worker(function, start_thread=False, ignore_errors=True)(
             self.session.project, path, self.which.currentText()
         )
+        bar = job_progress(0, doing)
         worker.returned.connect(self._done)
         worker.errored.connect(lambda error: self._fail(error, doing))
+        worker.finished.connect(bar.close)
         worker.finished.connect(self._worker_done)
         self._worker = worker
         self.progress.show()
-        self.status.setText(f"{doing} …")
+        self.status.setText(f"{doing} to {path} …")
         worker.start()
         return True
 
@@ -178,12 +226,12 @@ class ExportDock(QWidget):
     # ------------------------------------------------------------------ exports
     def export_ome_zarr(self, path=None) -> bool:
         """Write image + labels (with class names and colours) as OME-Zarr, in the background."""
-        target = self._target(path, ".ome.zarr")
+        target = self._target(path, "ome_zarr", "OME-Zarr export")
         return target is not None and self._run(_write_ome_zarr, target, "OME-Zarr export")
 
     def export_tiff(self, path=None) -> bool:
         """Write the labels as an ImageJ TIFF stack, in the background."""
-        target = self._target(path, "_labels.tif")
+        target = self._target(path, "tiff", "TIFF export")
         return target is not None and self._run(_write_tiff, target, "TIFF export")
 
     def export_model(self, path=None, *, round_index: int | None = None) -> Path | None:
@@ -199,9 +247,11 @@ class ExportDock(QWidget):
         if round_index is None:
             self._fail("the project has no trained round yet: train one first", "model export")
             return None
-        target = self._target(path, f"_round{round_index:04d}.model")
+        target = self._target(path, "model", "model export", round=round_index)
+        if target is None:
+            return None
         try:
-            copied = copy_model(project.round_dir(round_index), target)
+            copied = replace_model_copy(project.round_dir(round_index), target)
         except CathodeError as error:
             self._fail(error, "model export")
             return None
@@ -210,7 +260,7 @@ class ExportDock(QWidget):
 
     def export_round_table(self, path=None) -> Path | None:
         """Write the round table as CSV (one row per round)."""
-        target = self._target(path, "_rounds.csv")
+        target = self._target(path, "rounds", "round table export")
         if target is None:
             return None
         try:

@@ -1,13 +1,13 @@
-"""Screenshots for ``docs/guide.md``: one full round on the sample data, driven through the docks.
+"""``docs/guide.md``, run: one full round on the sample data in the Segmentation loop dock.
 
-Run under Xvfb (the canvas must be drawn)::
+:func:`run_guide` does what the guide tells a user to do, in the guide's order, with the
+guide's key presses sent to the canvas as real key events (``u``, ``a``, ``t``, ``r``), and
+calls ``shoot(name)`` where the guide shows a picture. ``tests/test_gui_guide.py`` runs it and
+asserts that no error notification was raised. Run as a script under Xvfb, it writes the
+guide's screenshots at 1366 × 768 and 1920 × 1080 (the screen must be at least that big)::
 
-    QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" \
+    QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1920x1080x24" \
         python -m napari_cathode._napari.guide_screens docs/images
-
-It opens the real acquisition A sample, creates a project from its image, labels slice 0 with
-the sample's truth, trains round 1, accepts and corrects the most uncertain slice, trains round
-2 and exports; each dock is photographed in use (``dock_*.png``, ``guide_*.png``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,13 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 PLUGIN = "napari-cathode"
-DOCKS = ("Project and classes", "Propose and review", "Train", "Export")
+LOOP_DOCK = "Segmentation loop"
+#: Window sizes of the screenshots: a laptop and a desktop screen.
+SIZES = ((1366, 768), (1920, 1080))
 
 
-def _wait(condition, seconds: float = 900) -> None:
+def wait_until(condition, seconds: float = 900) -> None:
+    """Let Qt work until ``condition()`` is true."""
     from qtpy.QtWidgets import QApplication
 
     deadline = time.monotonic() + seconds
@@ -37,19 +41,23 @@ def _wait(condition, seconds: float = 900) -> None:
             raise TimeoutError("the guide run did not finish in time")
 
 
-def _only(wrappers: dict, name: str) -> None:
-    for other, wrapper in wrappers.items():
-        wrapper.setVisible(other == name)
+def press(viewer, key: str, *, shift: bool = False, control: bool = False) -> None:
+    """A real key press on the canvas, as the user's keyboard would send it."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QApplication
+
+    modifiers = Qt.KeyboardModifier.NoModifier
+    if shift:
+        modifiers |= Qt.KeyboardModifier.ShiftModifier
+    if control:
+        modifiers |= Qt.KeyboardModifier.ControlModifier
+    canvas = viewer.window._qt_viewer.canvas.native  # the widget napari reads keys from
+    QTest.keyClick(canvas, getattr(Qt.Key, f"Key_{key.upper()}"), modifiers)
+    QApplication.processEvents()
 
 
-def _shot(viewer, wrappers, dock: str, path: Path) -> None:
-    from napari_cathode._napari.demo import save_window_screenshot
-
-    _only(wrappers, dock)
-    save_window_screenshot(viewer, path)
-
-
-def _stroke(layer, z: int, y: int, x0: int, x1: int, label: int) -> None:
+def stroke(layer, z: int, y: int, x0: int, x1: int, label: int) -> None:
     """A brush stroke along a row, through the Labels layer's own paint (one undo step)."""
     layer.selected_label = label
     layer.brush_size = 9
@@ -60,67 +68,119 @@ def _stroke(layer, z: int, y: int, x0: int, x1: int, label: int) -> None:
     layer.refresh()
 
 
-def make_screenshots(out: Path, *, steps: int = 40) -> list[Path]:
-    """Run one full round through the docks and save the guide's screenshots into ``out``."""
-    import napari
+def _idle(loop) -> bool:
+    return not loop.session.training.running and not loop.session.predictions.running
 
+
+def run_guide(viewer, work: Path, *, config, shoot: Callable[[str], None] | None = None) -> dict:
+    """Follow ``docs/guide.md`` in ``viewer``; returns the project and what was exported.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        A shown viewer (keys go to its canvas).
+    work : Path
+        Folder for the project and the exports.
+    config : ModelConfig
+        The rounds' training configuration (small in tests, the guide's in screenshots).
+    shoot : callable, optional
+        Called with a picture's name where the guide shows one.
+    """
+    shoot = shoot or (lambda name: None)
+    image_layer, reference = viewer.open_sample(PLUGIN, "acquisition_a")
+    reference.visible = False
+    _, loop = viewer.window.add_plugin_dock_widget(PLUGIN, LOOP_DOCK)
+    session = loop.session
+
+    # 1. Project: a project from the image layer
+    loop.show_step("1 Project")
+    loop.project.create_from_layer(image_layer.name, path=work / "acquisition_a.cathode")
+    wait_until(lambda: session.project is not None)
+    project, truth = session.project, session.layer("truth")
+    loop.show_step("1 Project")
+    shoot("loop_1_project")
+
+    # 2. Review: the human labels slice 0 (here: the sample's reference labels), presses r;
+    #    the starter model proposes the other slices
+    loop.show_step("2 Review")
+    loop.review.go_to(0)
+    real = np.asarray(reference.data[0])
+    ys, xs = np.nonzero(real)
+    truth.data_setitem((np.zeros_like(ys), ys, xs), real[ys, xs])
+    press(viewer, "r")
+    loop.review.predict("volume")
+    wait_until(lambda: _idle(loop))
+
+    # 3. Train round 1
+    loop.show_step("3 Train")
+    loop.train.start_round(config=config)
+    wait_until(lambda: len(loop.train.plot.steps) >= config.steps // 2 or not loop.train.running)
+    wait_until(lambda: not loop.train.plot.busy and loop.train.plot.renders > 0)
+    shoot("loop_3_training")  # while it trains
+    wait_until(lambda: _idle(loop))
+
+    # 4. Review: u (most uncertain), a (accept), fix with the brush, t (contours), r
+    loop.show_step("2 Review")
+    press(viewer, "u")
+    z = session.current_z()
+    press(viewer, "a")
+    stroke(truth, z, 240, 200, 320, 3)
+    press(viewer, "t")  # the proposal as contours ...
+    press(viewer, "t", shift=True)  # ... and the truth hidden: the grey image shows through
+    shoot("loop_2_review")
+    press(viewer, "t", shift=True)  # truth shown again
+    press(viewer, "t")  # proposal hidden
+    press(viewer, "t")  # proposal filled again
+    press(viewer, "r")
+
+    # 5. Train round 2 and compare rounds
+    loop.show_step("3 Train")
+    loop.train.start_round(config=config)
+    wait_until(lambda: _idle(loop))
+    wait_until(lambda: loop.train.rounds.rowCount() == len(project.rounds()))
+    wait_until(lambda: not loop.train.plot.busy)
+    shoot("loop_3_rounds")
+
+    # 6. Export
+    export = loop.show_step("4 Export")
+    export.folder.setText(str(work))
+    export.name.setText("acquisition_a_round2")
+    export.export_ome_zarr()
+    wait_until(lambda: not export.busy)
+    model = export.export_model()
+    table = export.export_round_table()
+    shoot("loop_4_export")
+    return {"project": project, "loop": loop, "written": [*export.written], "model": model,
+            "round_table": table, "reviewed_slice": z}  # fmt: skip
+
+
+def make_screenshots(out: Path, *, steps: int = 40) -> list[Path]:
+    """Run the guide and save its pictures into ``out`` at every size of :data:`SIZES`."""
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from napari_cathode._napari.demo import save_window_screenshot
     from napari_cathode.ml.config import ModelConfig
 
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="napari-cathode-guide-"))
     viewer = napari.Viewer(title="napari-cathode", show=True)
-    viewer.window.resize(1600, 1000)
-    image_layer, truth_sample = viewer.open_sample(PLUGIN, "acquisition_a")
-    truth_sample.visible = False
-    docks, wrappers = {}, {}
-    for name in DOCKS:
-        wrappers[name], docks[name] = viewer.window.add_plugin_dock_widget(PLUGIN, name)
-    project_dock, review = docks["Project and classes"], docks["Propose and review"]
-    train = docks["Train"]
-    session = project_dock.session
-    written = []
+    written: list[Path] = []
 
-    project_dock.create_from_layer(image_layer.name, path=work / "acquisition_a.cathode")
-    _wait(lambda: session.project is not None)
-    project = session.project
-    truth = session.layer("truth")
-    review.go_to(0)
-    real = np.asarray(truth_sample.data[0])
-    ys, xs = np.nonzero(real)
-    truth.data_setitem((np.zeros_like(ys), ys, xs), real[ys, xs])  # the human's first slice
-    review.mark_reviewed()
-    _shot(viewer, wrappers, "Project and classes", out / "dock_project.png")
-    written.append(out / "dock_project.png")
+    def shoot(name: str) -> None:
+        for width, height in SIZES:
+            viewer.window.resize(width, height)
+            for _ in range(30):  # let the pages relayout at this size
+                QApplication.processEvents()
+            path = save_window_screenshot(
+                viewer, out / f"{name}_{width}x{height}.png", wait_for_workers=False
+            )
+            written.append(path)
+        viewer.window.resize(*SIZES[0])
 
-    config = ModelConfig(steps=steps, validate_every=max(steps // 4, 1))
-    train.start_round(config=config)
-    _wait(lambda: len(train.plot.steps) >= steps // 2)
-    _shot(viewer, wrappers, "Train", out / "guide_training.png")
-    written.append(out / "guide_training.png")
-    _wait(lambda: not train.running and not train.runner.running)
-
-    z = review.go_to_most_uncertain()
-    review.accept()
-    _stroke(truth, z, 240, 200, 320, 3)
-    review.mark_reviewed()
-    session.layer("proposal").visible = True
-    _shot(viewer, wrappers, "Propose and review", out / "dock_review.png")
-    written.append(out / "dock_review.png")
-
-    train.start_round(config=config)
-    _wait(lambda: not train.running and not train.runner.running)
-    _wait(lambda: train.rounds.rowCount() == len(project.rounds()))
-    _shot(viewer, wrappers, "Train", out / "dock_train.png")
-    written.append(out / "dock_train.png")
-
-    export = docks["Export"]
-    export.folder.setText(str(work))
-    export.export_ome_zarr()
-    _wait(lambda: not export.busy)
-    export.export_model()
-    export.export_round_table()
-    _shot(viewer, wrappers, "Export", out / "dock_export.png")
-    written.append(out / "dock_export.png")
+    viewer.window.resize(*SIZES[0])
+    run_guide(viewer, work, config=ModelConfig(steps=steps, validate_every=max(steps // 4, 1)),
+              shoot=shoot)  # fmt: skip
     viewer.close()
     return written
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import QObject, Signal
 
+from napari_cathode._napari.activity import job_progress
+
 log = logging.getLogger(__name__)
 
 
@@ -51,17 +53,22 @@ class PredictionRunner(QObject):
         Stopped by :meth:`cancel`; slices predicted before the stop keep their proposals.
     failed(error)
         The exception, for a notification.
+    stopped()
+        The run is over, whichever way (:attr:`running` is False from now on).
     """
 
     progress = Signal(int, int)
     finished = Signal(object)
     cancelled = Signal()
     failed = Signal(object)
+    stopped = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self._worker = None
         self._cancel = threading.Event()
+        self._bar = None  # the same progress in napari's activity panel
+        self.progress.connect(self._advance)
 
     @property
     def running(self) -> bool:
@@ -91,8 +98,14 @@ class PredictionRunner(QObject):
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         self._worker = worker
+        self._bar = job_progress(len(slices) if slices is not None else 0, "predicting")
         worker.start()
         return True
+
+    def _advance(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.update(done - self._bar.n)
 
     def cancel(self) -> None:
         """Stop after the block being predicted (never blocks the caller)."""
@@ -106,3 +119,7 @@ class PredictionRunner(QObject):
 
     def _on_finished(self) -> None:
         self._worker = None
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self.stopped.emit()

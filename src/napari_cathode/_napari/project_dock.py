@@ -25,41 +25,27 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from napari_cathode._napari.layers import labels_colormap
-from napari_cathode._napari.notifications import notify_error, notify_info, notify_warning
-from napari_cathode._napari.session import ROLES, session_for
-from napari_cathode.core.classes import SegmentationClass
-from napari_cathode.core.errors import CathodeError, ProjectError
+from napari_cathode._napari.classes_box import ClassesBox
+from napari_cathode._napari.notifications import notify_error, notify_warning
+from napari_cathode._napari.project_files import (
+    NEW_FOLDER_EXISTS,
+    create_project,
+    fill_choices,
+    not_a_project,
+    other_layers,
+    shape_mismatch,
+)
+from napari_cathode._napari.session import session_for
+from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.project import PROJECT_SUFFIX, Project
 
 log = logging.getLogger(__name__)
 
 NO_TRUTH_LAYER = "(none)"
-_PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0")
-
-
-def _create(path, image, truth, voxel_size, unit, source, progress):
-    from napari_cathode.jobs.training_runs import set_project_start
-    from napari_cathode.ml.starter import default_start_choice
-
-    project = Project.create(
-        path,
-        image,
-        truth=truth,
-        voxel_size=voxel_size,
-        unit=unit,
-        source=source,
-        progress=progress,
-    )
-    # The same starting model as `napari-cathode new`: the shipped starter when the classes fit.
-    set_project_start(project.path, default_start_choice(project.classes))
-    return project.path
 
 
 class ProjectDock(QWidget):
@@ -73,10 +59,16 @@ class ProjectDock(QWidget):
 
         self.image_layer = QComboBox()
         self.truth_layer = QComboBox()
+        for combo in (self.image_layer, self.truth_layer):  # long layer names: no wide dock
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(12)
         self.project_path = QLineEdit()
         self.project_path.setPlaceholderText(f"folder for the new project (…{PROJECT_SUFFIX})")
         self.voxel = [self._spin() for _ in range(3)]
         self.unit = QLineEdit("px")
+        self.unit.setMaximumWidth(48)
         self.new_button = QPushButton("New project from layer")
         self.file_button = QPushButton("New project from file…")
         self.open_button = QPushButton("Open project…")
@@ -84,15 +76,19 @@ class ProjectDock(QWidget):
         self.progress.hide()
         self.status = QLabel("no project open")
         self.status.setWordWrap(True)
-        self.classes_table = QTableWidget(0, 3)
-        self.classes_table.setHorizontalHeaderLabels(["id", "name", "colour"])
-        self.add_class_button = QPushButton("Add class")
-        self.remove_class_button = QPushButton("Remove class")
-        self.apply_classes_button = QPushButton("Apply classes")
+        self.classes = ClassesBox(self.session)
+        self.classes_table = self.classes.table
+        # the classes box's actions, under the names scripts use
+        self.add_class_row, self.remove_class_row = (
+            self.classes_table.add_new_class,
+            self.classes_table.remove_selected,
+        )
+        self.table_classes, self.apply_classes = self.classes_table.classes, self.classes.apply
         self.apply_voxel_button = QPushButton("Apply voxel size")
 
         create = QGroupBox("Project")
         form = QFormLayout(create)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("image layer", self.image_layer)
         form.addRow("initial truth", self.truth_layer)
         form.addRow("project folder", self.project_path)
@@ -106,30 +102,22 @@ class ProjectDock(QWidget):
         form.addRow(self.open_button)
         form.addRow(self.progress)
         form.addRow(self.status)
-        classes = QGroupBox("Classes")
-        classes_layout = QVBoxLayout(classes)
-        classes_layout.addWidget(self.classes_table)
-        buttons = QHBoxLayout()
-        for button in (self.add_class_button, self.remove_class_button, self.apply_classes_button):
-            buttons.addWidget(button)
-        classes_layout.addLayout(buttons)
-        classes_layout.addWidget(self.apply_voxel_button)
+        form.addRow(self.apply_voxel_button)
         layout = QVBoxLayout(self)
         layout.addWidget(create)
-        layout.addWidget(classes)
+        layout.addWidget(self.classes)
         layout.addStretch()
 
         self.new_button.clicked.connect(lambda: self.create_from_layer())
         self.file_button.clicked.connect(self._choose_file)
         self.open_button.clicked.connect(self._choose_project)
-        self.add_class_button.clicked.connect(self.add_class_row)
-        self.remove_class_button.clicked.connect(self.remove_class_row)
-        self.apply_classes_button.clicked.connect(lambda: self.apply_classes())
         self.apply_voxel_button.clicked.connect(lambda: self.apply_voxel_size())
         self.image_layer.currentTextChanged.connect(self._suggest_path)
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
             event.connect(self.reset_choices)
-        self.session.project_changed.connect(self._show_project)
+        self.session.follow(self, "project_changed", self._show_project)
+        self.session.follow(self, "rounds_changed", self._show_status)
+        self.session.follow(self, "review_changed", self._show_status)
         self.reset_choices()
         if self.session.project is not None:
             self._show_project(self.session.project)
@@ -137,6 +125,8 @@ class ProjectDock(QWidget):
     @staticmethod
     def _spin() -> QDoubleSpinBox:
         spin = QDoubleSpinBox()
+        spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)  # narrow: fits the dock
+        spin.setStyleSheet("min-width: 48px")  # napari's style asks 90 px: three must fit
         spin.setDecimals(4)
         spin.setRange(1e-4, 1e6)
         spin.setValue(1.0)
@@ -145,25 +135,9 @@ class ProjectDock(QWidget):
     # ------------------------------------------------------------------ choices
     def reset_choices(self, *_) -> None:
         """Refresh the image and truth layer lists (napari calls this when layers change)."""
-        own = {id(layer) for layer in self.session.layers.values()}
-        images = [
-            x.name
-            for x in self.viewer.layers
-            if isinstance(x, napari.layers.Image) and x.ndim in (2, 3) and id(x) not in own
-        ]
-        labels = [
-            x.name
-            for x in self.viewer.layers
-            if isinstance(x, napari.layers.Labels) and id(x) not in own
-        ]
-        for combo, names in ((self.image_layer, images), (self.truth_layer, labels)):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems([NO_TRUTH_LAYER, *names] if combo is self.truth_layer else names)
-            if current in names or current == NO_TRUTH_LAYER:
-                combo.setCurrentText(current)
-            combo.blockSignals(False)
+        images, labels = other_layers(self.viewer, self.session.layers.values())
+        fill_choices(self.image_layer, images)
+        fill_choices(self.truth_layer, [NO_TRUTH_LAYER, *labels])
         self._suggest_path(self.image_layer.currentText())
 
     def _suggest_path(self, name: str) -> None:
@@ -197,11 +171,7 @@ class ProjectDock(QWidget):
         if truth_name and truth_name != NO_TRUTH_LAYER:
             truth = self.viewer.layers[truth_name].data
             if tuple(truth.shape) != tuple(image.data.shape):
-                notify_error(
-                    f"the labels layer {truth_name!r} has shape {tuple(truth.shape)} but the "
-                    f"image {image_name!r} has {tuple(image.data.shape)}: choose labels drawn on "
-                    "this image, or no initial truth"
-                )
+                notify_error(shape_mismatch(truth_name, truth.shape, image_name, image.data.shape))
                 return False
         source = image.source.path
         return self._start_create(path, image.data, truth, source, hide=image)
@@ -234,8 +204,11 @@ class ProjectDock(QWidget):
         if not str(path or self.project_path.text()).strip():
             notify_warning("type a folder for the new project")
             return False
+        if target.exists():
+            notify_error(NEW_FOLDER_EXISTS.format(target=target))
+            return False
         voxel_size = tuple(spin.value() for spin in self.voxel)
-        worker = thread_worker(_create, start_thread=False, ignore_errors=True)(
+        worker = thread_worker(create_project, start_thread=False, ignore_errors=True)(
             target, image, truth, voxel_size, self.unit.text().strip() or "px", source, None
         )
         self.progress.setRange(0, 0)
@@ -259,6 +232,10 @@ class ProjectDock(QWidget):
 
     def open_project(self, path: str | os.PathLike) -> Project | None:
         """Open a project folder and show its layers; None (after a notification) on failure."""
+        problem = not_a_project(path)
+        if problem:
+            notify_error(problem)
+            return None
         try:
             project = self.session.open(path)
         except CathodeError as error:
@@ -287,73 +264,24 @@ class ProjectDock(QWidget):
         if project is None:
             self.status.setText("no project open")
             return
+        self._show_status()
+        self.classes_table.show_classes(project.classes)
+        for spin, value in zip(self.voxel, project.voxel_size):
+            spin.setValue(value)
+        self.unit.setText(project.unit)
+
+    def _show_status(self, *_) -> None:
+        """The project line: size, truth slices, rounds (refreshed after reviews and rounds)."""
+        project = self.session.project
+        if project is None:
+            self.status.setText("no project open")
+            return
         mode = "read-only" if project.read_only else "read/write"
         rounds = len(project.rounds())
         self.status.setText(
             f"{project.name}: {project.shape[0]} × {project.shape[1]} × {project.shape[2]}, "
             f"{len(project.truth_slices())} truth slices, {rounds} rounds ({mode})"
         )
-        self.classes_table.setRowCount(0)
-        for c in project.classes:
-            self._add_row(c.id, c.name, c.color)
-        for spin, value in zip(self.voxel, project.voxel_size):
-            spin.setValue(value)
-        self.unit.setText(project.unit)
-
-    def _add_row(self, class_id: int, name: str, color: str) -> None:
-        row = self.classes_table.rowCount()
-        self.classes_table.insertRow(row)
-        for column, value in enumerate((str(class_id), name, color)):
-            self.classes_table.setItem(row, column, QTableWidgetItem(value))
-
-    def add_class_row(self) -> None:
-        """Append an editable row for a new class (applied with "Apply classes")."""
-        ids = [int(c.id) for c in self.table_classes(check=False)]
-        new_id = max(ids, default=0) + 1
-        self._add_row(new_id, f"class {new_id}", _PALETTE[new_id % len(_PALETTE)])
-
-    def remove_class_row(self) -> None:
-        """Remove the selected row (the guard runs on "Apply classes")."""
-        row = self.classes_table.currentRow()
-        if row >= 0:
-            self.classes_table.removeRow(row)
-
-    def table_classes(self, *, check: bool = True) -> tuple[SegmentationClass, ...]:
-        """The classes as typed in the table."""
-        classes = []
-        for row in range(self.classes_table.rowCount()):
-            texts = [
-                (self.classes_table.item(row, col) or QTableWidgetItem("")).text().strip()
-                for col in range(3)
-            ]
-            try:
-                classes.append(SegmentationClass(int(texts[0]), texts[1], texts[2]))
-            except (ValueError, CathodeError) as error:
-                if check:
-                    raise ProjectError(f"classes table row {row + 1}: {error}") from error
-        return tuple(classes)
-
-    def apply_classes(self) -> bool:
-        """Save the table's classes; refused (with what to do) while labels use a removed id."""
-        project = self.session.project
-        if project is None:
-            notify_warning("open or create a project first")
-            return False
-        try:
-            classes = self.table_classes()
-            project.set_classes(classes)
-        except CathodeError as error:
-            notify_error(error, doing="changing the classes")
-            self._show_project(project)
-            return False
-        colormap = labels_colormap(project.classes)
-        for role in ROLES[2:]:
-            layer = self.session.layer(role)
-            if layer is not None:
-                layer.colormap = colormap
-                layer.metadata = {**layer.metadata, "classes": [c.to_json() for c in classes]}
-        notify_info(f"classes saved: {', '.join(c.name for c in project.classes)}")
-        return True
 
     def apply_voxel_size(self) -> bool:
         """Save the voxel size and unit, and rescale the project's layers."""

@@ -1,8 +1,12 @@
 """npe2 reader: tomography volumes, OME-Zarr images with their labels, napari-cathode projects.
 
-The manifest lists ``*`` (a folder of slices has no suffix), so ``get_reader`` claims only what
-:func:`~napari_cathode.core.volumes.is_volume_path` recognises or a project folder, and returns
-None otherwise so napari can try other readers. A claimed path that turns out bad raises its
+The manifest lists the file suffixes we read (``*.tif`` … ``*.npy``, ``*.cathode``) and accepts
+folders (a folder of slices has no suffix; napari offers every folder to every reader that
+accepts folders), and ``get_reader`` still claims only what
+:func:`~napari_cathode.core.volumes.is_volume_path` recognises or a project folder, returning
+None otherwise so napari can try other readers. Our own folders (projects, OME-Zarr exports)
+open without napari's "Choose reader" dialog: see
+:mod:`~napari_cathode._napari.reader_preferences`. A claimed path that turns out bad raises its
 ``VolumeError`` from the reader function, which napari shows to the user.
 """
 

@@ -1,18 +1,19 @@
 """The "Propose and review" dock: predict, the review queue, accept, mark reviewed, keyboard.
 
-Thin: prediction runs in :class:`~napari_cathode._napari.prediction_runner.PredictionRunner`
-(a worker thread); accept and correction effort are
-:mod:`napari_cathode.core.review_actions` on one slice copy. Accept writes through the truth
-layer's own ``data_setitem``, so it lands in the project at once and napari's undo reverts it.
+Thin: prediction runs in the session's
+:class:`~napari_cathode._napari.prediction_runner.PredictionRunner` (a worker thread); accept
+and correction effort are :mod:`napari_cathode.core.review_actions` on one slice copy. Accept
+writes through the truth layer's own ``data_setitem``, so it lands in the project at once and
+napari's undo reverts it.
 
-Keys (while the dock is open): ``n`` next queue item, ``Shift-N`` previous, ``a`` accept the
-proposal on this slice, ``r`` mark this slice reviewed, ``u`` most uncertain slice. (``p`` is
-napari's paint-mode key on a Labels layer, so "previous" is ``Shift-N``.)
+Keys (while a review page is open; :mod:`~napari_cathode._napari.review_keys`): ``n`` next
+queue item, ``Shift-N`` previous, ``a`` accept the proposal on this slice, ``r`` mark this
+slice reviewed, ``u`` most uncertain slice, ``t`` proposal filled / contours / hidden,
+``Shift-T`` truth shown / hidden. (``p`` is napari's paint key, so "previous" is ``Shift-N``.)
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import napari
@@ -24,19 +25,15 @@ from qtpy.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QProgressBar,
     QPushButton,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from napari_cathode._napari.layers import PROPOSAL, TRUTH
 from napari_cathode._napari.notifications import NO_PROJECT, notify_error, notify_info
-from napari_cathode._napari.prediction_runner import PredictionRunner
+from napari_cathode._napari.propose_box import ProposeBox
+from napari_cathode._napari.review_queue_widget import ReviewQueueTable
 from napari_cathode._napari.session import session_for
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.review import ReviewStatus
@@ -52,23 +49,6 @@ from napari_cathode.core.review_actions import (
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("current slice", "slice range", "volume")
-KEYS = {"n": "next_item", "Shift-N": "previous_item", "a": "accept", "r": "mark_reviewed",
-        "u": "go_to_most_uncertain"}  # fmt: skip
-STATUS_TEXT = {
-    ReviewStatus.UNSEEN: "unseen",
-    ReviewStatus.PROPOSED: "proposed",
-    ReviewStatus.REVIEWED: "reviewed",
-}
-
-
-def _unbind(viewer, keys, *_) -> None:
-    for key in keys:
-        try:
-            viewer.bind_key(key, None)
-        except (KeyError, ValueError, RuntimeError):
-            pass
-
 
 class ReviewDock(QWidget):
     """Dock widget: propose with the model, walk the review queue, accept and mark reviewed."""
@@ -77,51 +57,28 @@ class ReviewDock(QWidget):
         super().__init__()
         self.viewer = viewer
         self.session = session_for(viewer)
-        self.runner = PredictionRunner()
+        self.runner = self.session.predictions  # one prediction at a time per viewer
         self.queue: list[QueueItem] = []
         self.last_error = ""
 
-        self.scope = QComboBox()
-        self.scope.addItems(SCOPES)
-        self.first = QSpinBox()
-        self.last = QSpinBox()
-        self.model = QLineEdit()
-        self.model.setPlaceholderText("latest round (or a model folder)")
-        self.predict_button = QPushButton("Predict")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.hide()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.propose = ProposeBox(self.session, self.status)
+        propose = self.propose
+        self.scope, self.first, self.last = propose.scope, propose.first, propose.last
+        self.model, self.progress = propose.model, propose.progress
         self.order = QComboBox()
         self.order.addItems(QUEUE_ORDERS)
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["slice", "status", "round", "uncertainty", "effort"])
-        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table = ReviewQueueTable()
         self.buttons = {
             "previous_item": QPushButton("◀ previous (Shift-N)"),
             "next_item": QPushButton("next ▶ (n)"),
             "accept": QPushButton("Accept proposal (a)"),
             "mark_reviewed": QPushButton("Mark reviewed (r)"),
             "go_to_most_uncertain": QPushButton("Most uncertain (u)"),
+            "cycle_proposal": QPushButton("Proposal: filled / contours / hidden (t)"),
         }
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
 
-        predict = QGroupBox("Propose")
-        form = QFormLayout(predict)
-        form.addRow("predict", self.scope)
-        span = QHBoxLayout()
-        span.addWidget(self.first)
-        span.addWidget(QLabel("to"))
-        span.addWidget(self.last)
-        form.addRow("slices", span)
-        form.addRow("model", self.model)
-        row = QHBoxLayout()
-        row.addWidget(self.predict_button)
-        row.addWidget(self.cancel_button)
-        form.addRow(row)
-        form.addRow(self.progress)
         review = QGroupBox("Review queue")
         review_layout = QVBoxLayout(review)
         order_row = QFormLayout()
@@ -134,53 +91,48 @@ class ReviewDock(QWidget):
                 line.addWidget(self.buttons[name])
             review_layout.addLayout(line)
         review_layout.addWidget(self.buttons["go_to_most_uncertain"])
+        review_layout.addWidget(self.buttons["cycle_proposal"])
         layout = QVBoxLayout(self)
-        layout.addWidget(predict)
+        layout.addWidget(self.propose)
         layout.addWidget(review)
         layout.addWidget(self.status)
 
-        self.predict_button.clicked.connect(lambda: self.predict())
-        self.cancel_button.clicked.connect(self.runner.cancel)
         self.order.currentTextChanged.connect(lambda *_: self.refresh_queue())
         self.table.cellDoubleClicked.connect(lambda row, _col: self._go_to_row(row))
         for name, button in self.buttons.items():
             button.clicked.connect(lambda *_, n=name: getattr(self, n)())
-        self.runner.progress.connect(self._on_progress)
-        self.runner.finished.connect(self._on_predicted)
-        self.runner.cancelled.connect(self._on_prediction_cancelled)
-        self.runner.failed.connect(lambda e: self._fail(e, "prediction"))
-        self.session.project_changed.connect(self._on_project)
-        self.session.review_changed.connect(self.refresh_queue)
-        self._bind_keys()
+        self.session.follow(self, "project_changed", self._on_project)
+        self.session.follow(self, "review_changed", self.refresh_queue)
+        viewer.dims.events.current_step.connect(self._follow_viewer)
+        self.runner.failed.connect(self._on_prediction_failed)
+        self.session.register_review_page(self)
         self._on_project(self.session.project)
 
     # ------------------------------------------------------------------ keys
-    def _bind_keys(self) -> None:
-        for key, method in KEYS.items():
-            self.viewer.bind_key(key, functools.partial(self._key, method), overwrite=True)
-        # unbind when the dock goes away, even if napari deletes it without closing it
-        self.destroyed.connect(functools.partial(_unbind, self.viewer, tuple(KEYS)))
+    def cycle_proposal(self) -> str | None:
+        """Show the proposal filled, as contours, or hide it (key ``t``)."""
+        from napari_cathode._napari.review_keys import cycle_proposal_display
 
-    def _key(self, method: str, _viewer) -> None:
-        getattr(self, method)()
+        return cycle_proposal_display(self.viewer)
 
     def close_dock(self) -> None:
-        """Unbind the keyboard shortcuts (also done automatically when the dock is closed)."""
-        _unbind(self.viewer, tuple(KEYS))
+        """Release the keyboard shortcuts (also done automatically when the dock is closed)."""
+        self.session.unregister_review_page(self)
+        try:
+            self.viewer.dims.events.current_step.disconnect(self._follow_viewer)
+        except (TypeError, ValueError, RuntimeError):  # pragma: no cover - already gone
+            pass
 
     def event(self, event) -> bool:
         # napari's close button (``remove_dock_widget``) only orphans the dock, never deletes
-        # it, and the bound keys keep it alive: unbind them once it has no parent any more
+        # it: release the keys once it has no parent any more
         if event.type() == QEvent.Type.ParentChange and self.parent() is None:
             self.close_dock()
         return super().event(event)
 
     # ------------------------------------------------------------------ project
     def _on_project(self, project) -> None:
-        if project is not None:
-            for spin in (self.first, self.last):
-                spin.setRange(0, project.shape[0] - 1)
-            self.last.setValue(project.shape[0] - 1)
+        self.propose.set_project(project)
         self.refresh_queue()
 
     def _project(self):
@@ -195,50 +147,12 @@ class ReviewDock(QWidget):
     # ------------------------------------------------------------------ predict
     def predict(self, scope: str | None = None) -> bool:
         """Predict the current slice, the slice range or the volume in the background."""
-        project = self._project()
-        if project is None:
-            return False
-        if self.runner.running:
-            notify_info("a prediction is running; wait for it or press Cancel")
-            return False
-        scope = scope or self.scope.currentText()
-        if scope == "current slice":
-            slices = [self.session.current_z()]
-        elif scope == "slice range":
-            low, high = sorted((self.first.value(), self.last.value()))
-            slices = list(range(low, high + 1))
-        else:
-            slices = None
-        # no model and no round yet: the project's starting model proposes (the shipped
-        # starter by default); with neither, the worker's ModelError becomes a notification
-        model = self.model.text().strip() or None
-        if project.read_only:
-            self._fail(f"{project.path} is read-only: proposals cannot be saved there")
-            return False
-        self.progress.setRange(0, len(slices) if slices else project.shape[0])
-        self.progress.setValue(0)
-        self.progress.show()
-        self.cancel_button.setEnabled(True)
-        self.status.setText("predicting …")
-        return self.runner.start(project.path, slices=slices, model=model)
+        started = self.propose.predict(scope)
+        self.last_error = self.propose.last_error or self.last_error
+        return started
 
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, total)
-        self.progress.setValue(done)
-
-    def _prediction_over(self, text: str) -> None:
-        self.progress.hide()
-        self.cancel_button.setEnabled(False)
-        self.status.setText(text)
-        self.session.refresh_overlays()
-
-    def _on_predicted(self, result) -> None:
-        self._prediction_over(
-            f"predicted {len(result.slices)} slices in {result.seconds:.1f} s on {result.device}"
-        )
-
-    def _on_prediction_cancelled(self) -> None:
-        self._prediction_over("prediction cancelled; slices done before the stop keep proposals")
+    def _on_prediction_failed(self, _error) -> None:
+        self.last_error = self.session.last_prediction_error
 
     # ------------------------------------------------------------------ queue
     def refresh_queue(self) -> None:
@@ -253,17 +167,11 @@ class ReviewDock(QWidget):
                 reviewed_round=project.reviewed_round(),
                 correction_effort=project.correction_effort(),
             )
-        self.table.setRowCount(len(self.queue))
-        for row, item in enumerate(self.queue):
-            values = (
-                str(item.z),
-                STATUS_TEXT[item.status],
-                "" if item.round < 0 else str(item.round),
-                "" if np.isnan(item.uncertainty) else f"{item.uncertainty:.3f}",
-                str(item.correction_effort) if item.status == ReviewStatus.REVIEWED else "",
-            )
-            for column, text in enumerate(values):
-                self.table.setItem(row, column, QTableWidgetItem(text))
+        self.table.show_queue(self.queue, self.session.current_z() if project else None)
+
+    def _follow_viewer(self, *_) -> None:
+        if self.session.project is not None:
+            self.table.select_slice(self.session.current_z())
 
     def _go_to_row(self, row: int) -> None:
         if 0 <= row < len(self.queue):
@@ -272,9 +180,7 @@ class ReviewDock(QWidget):
     def go_to(self, z: int) -> None:
         """Show slice ``z`` and select it in the queue."""
         self.session.go_to(z)
-        for row, item in enumerate(self.queue):
-            if item.z == z:
-                self.table.selectRow(row)
+        self.table.select_slice(z)
 
     def next_item(self) -> int | None:
         """Go to the next slice of the queue."""
@@ -358,5 +264,5 @@ class ReviewDock(QWidget):
             self._fail(error, doing=f"marking slice {z} reviewed")
             return None
         self.status.setText(f"slice {z} reviewed: {effort} voxels corrected")
-        self.refresh_queue()
+        self.session.review_changed.emit()  # queue, project line and other pages follow
         return effort

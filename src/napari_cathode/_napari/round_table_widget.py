@@ -6,12 +6,30 @@ from __future__ import annotations
 import math
 
 from napari.qt.threading import thread_worker
-from qtpy.QtWidgets import QTableWidget, QTableWidgetItem
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
 from napari_cathode._napari.notifications import notify_error
 from napari_cathode.core.round_table import RoundRow, round_rows
 
-BASE_COLUMNS = ("round", "truth slices", "truth voxels", "correction effort", "train s")
+#: Short headers, so that the table fits a narrow dock without horizontal scrolling; the
+#: tooltips (and each row's tooltip) say the rest.
+BASE_COLUMNS = ("round", "slices", "effort", "time")
+BASE_TIPS = (
+    "training round",
+    "slices holding ground truth when the round trained",
+    "correction effort: voxels you changed versus the proposal on the slices reviewed for it",
+    "training time (optimiser steps and validation)",
+)
+#: Longest class name shown in a Dice column header (the tooltip has the full name).
+HEADER_CHARS = 7
+
+
+def _duration(seconds) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "—"
+    minutes, secs = divmod(round(float(seconds)), 60)
+    return f"{minutes}m{secs:02d}" if minutes else f"{secs}s"
 
 
 def _text(value) -> str:
@@ -23,11 +41,18 @@ def _text(value) -> str:
 
 
 class RoundTableWidget(QTableWidget):
-    """One row per round: truth slices/voxels, correction effort, train time, Dice, device."""
+    """One row per round: truth slices, correction effort, train time, Dice per class.
+
+    Truth voxels, mean Dice and the device are in each row's tooltip.
+    """
 
     def __init__(self) -> None:
         super().__init__(0, len(BASE_COLUMNS))
-        self.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumHeight(110)
         self.rows: list[RoundRow] = []
         self._worker = None
         self._pending = None
@@ -55,23 +80,29 @@ class RoundTableWidget(QTableWidget):
             self.refresh(project)
 
     def show_rows(self, rows: list[RoundRow]) -> None:
-        """Draw ``rows``."""
+        """Draw ``rows``: round, truth slices, effort, time, then Dice per class."""
         self.rows = list(rows)
         classes = list(dict.fromkeys(name for row in rows for name in row.dice))
-        headers = [*BASE_COLUMNS, *(f"Dice {c}" for c in classes), "device"]
+        headers = [*BASE_COLUMNS, *(c[:HEADER_CHARS] for c in classes)]
+        tips = [*BASE_TIPS, *(f"validation Dice of {c} (1 = perfect)" for c in classes)]
         self.setColumnCount(len(headers))
         self.setHorizontalHeaderLabels(headers)
+        for column, tip in enumerate(tips):
+            self.horizontalHeaderItem(column).setToolTip(tip)
         self.setRowCount(len(rows))
         for r, row in enumerate(rows):
             values = [
-                row.round,
-                row.truth_slices,
-                row.truth_voxels,
-                row.correction_effort,
-                row.train_seconds,
-                *(row.dice.get(c) for c in classes),
-                row.device,
+                _text(row.round),
+                _text(row.truth_slices),
+                _text(row.correction_effort),
+                _duration(row.train_seconds),
+                *(_text(row.dice.get(c)) for c in classes),
             ]
-            for column, value in enumerate(values):
-                self.setItem(r, column, QTableWidgetItem(_text(value)))
-        self.resizeColumnsToContents()
+            tip = (
+                f"round {row.round}: {row.truth_voxels} truth voxels, mean Dice "
+                f"{_text(row.mean_dice)}, trained on {row.device}"
+            )
+            for column, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setToolTip(tip)
+                self.setItem(r, column, item)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from napari_cathode._napari.layers import TRUTH, image_layer_tuple, labels_layer_tuple
+from napari_cathode._napari.layers import image_layer_tuple, labels_layer_tuple
 from napari_cathode.core.classes import DEFAULT_CLASSES
 
 ACQUISITION_A_NAME = "acquisition A"
 PHANTOM_NAME = "phantom"
+#: Suffix of a sample's own labels: named apart from a project's "truth" layer, so the two
+#: are never confused once a project is made from the sample.
+REFERENCE = "reference labels"
 
 
 def acquisition_a() -> list[tuple]:
@@ -22,7 +25,11 @@ def acquisition_a() -> list[tuple]:
     return [
         image_layer_tuple(image, ACQUISITION_A_NAME, ACQUISITION_A_VOXEL_SIZE, unit),
         labels_layer_tuple(
-            truth, f"{ACQUISITION_A_NAME} {TRUTH}", DEFAULT_CLASSES, ACQUISITION_A_VOXEL_SIZE, unit
+            truth,
+            f"{ACQUISITION_A_NAME} {REFERENCE}",
+            DEFAULT_CLASSES,
+            ACQUISITION_A_VOXEL_SIZE,
+            unit,
         ),
     ]
 
@@ -36,6 +43,6 @@ def phantom() -> list[tuple]:
     return [
         image_layer_tuple(sample.image, PHANTOM_NAME, sample.voxel_size, unit),
         labels_layer_tuple(
-            sample.truth, f"{PHANTOM_NAME} {TRUTH}", DEFAULT_CLASSES, sample.voxel_size, unit
+            sample.truth, f"{PHANTOM_NAME} {REFERENCE}", DEFAULT_CLASSES, sample.voxel_size, unit
         ),
     ]

@@ -5,6 +5,11 @@ One :class:`ProjectSession` per viewer (:func:`session_for`). It opens a project
 any other way (File ▸ Open, or dropping the folder on napari: the reader tags every project
 layer with its folder), and tells the docks when the project, its review state or its rounds
 change.
+
+Jobs belong to the session, not to a dock: the training round (:class:`TrainingRunner`) and
+the proposals (:class:`PredictionRunner`) live here, so any dock opened later shows them and
+can stop them, and closing the viewer stops them. The review keys are bound here too, while
+at least one review page is open (:mod:`~napari_cathode._napari.review_keys`).
 """
 
 from __future__ import annotations
@@ -16,10 +21,18 @@ from pathlib import Path
 
 import napari
 from psygnal import Signal
+from qtpy.QtWidgets import QApplication
 
+from napari_cathode._napari import notifications as note
 from napari_cathode._napari.layers import PROPOSAL, TRUTH, UNCERTAINTY
+from napari_cathode._napari.prediction_runner import PredictionRunner
 from napari_cathode._napari.project_layers import PROJECT_KEY, project_layer_tuples
+from napari_cathode._napari.reader_preferences import prefer_our_reader
+from napari_cathode._napari.review_keys import bind_review_keys, unbind_review_keys
+from napari_cathode._napari.training_runner import TrainingRunner
 from napari_cathode.core.project import Project
+from napari_cathode.core.review import ReviewStatus
+from napari_cathode.ml.events import DoneEvent
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +64,31 @@ class ProjectSession:
         self.viewer = viewer
         self.project: Project | None = None
         self.layers: dict[str, napari.layers.Layer] = {}
+        self.training = TrainingRunner()
+        self.predictions = PredictionRunner()
+        #: Refresh the proposals of unreviewed slices when a round ends (the Train page's box).
+        self.refresh_after_round = True
+        self._review_pages: list[weakref.ref] = []
+        self.training.event.connect(self._on_training_event)
+        self.predictions.finished.connect(lambda _result: self.refresh_overlays())
+        self.predictions.cancelled.connect(self.refresh_overlays)
+        self.last_prediction_error = ""
+        self.predictions.failed.connect(self._prediction_failed)
+        self._watch_close(self)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
         for layer in list(viewer.layers):  # a project dropped before any dock was opened
             self._on_inserted(value=layer)
+
+    def follow(self, page, signal_name: str, slot) -> None:
+        """Connect ``slot`` of the Qt widget ``page`` to a session signal until ``page`` dies.
+
+        The session outlives its docks (a round may end after a dock was closed); a slot of
+        a deleted widget must never be called.
+        """
+        signal = getattr(self, signal_name)
+        signal.connect(slot)
+        page.destroyed.connect(lambda *_: signal.disconnect(slot, missing_ok=True))
 
     # ------------------------------------------------------------------ opening
     def open(self, path_or_project: str | os.PathLike | Project) -> Project:
@@ -134,6 +168,55 @@ class ProjectSession:
             self.viewer.layers.remove(layer)
         self.layers = {}
 
+    # ------------------------------------------------------------------ jobs
+    def _on_training_event(self, event) -> None:
+        if not isinstance(event, DoneEvent):
+            return
+        self.rounds_changed.emit()
+        project = self.project
+        if project is None or not self.refresh_after_round or project.read_only:
+            return
+        status = project.review_status()
+        unreviewed = [int(z) for z in range(len(status)) if status[z] != ReviewStatus.REVIEWED]
+        if unreviewed:
+            self.predictions.start(project.path, slices=unreviewed)
+
+    def _prediction_failed(self, error) -> None:
+        self.last_prediction_error = note.notify_error(error, doing="prediction")
+
+    @staticmethod
+    def _watch_close(session) -> None:
+        # Closing a viewer cancels its thread workers (napari's task manager quits the worker
+        # that reads the round, whose job then stops the process); quitting the application
+        # stops everything here as well. The training process also dies with its parent.
+        app = QApplication.instance()
+        if app is not None:
+            alive = weakref.ref(session)  # the application must not keep sessions alive
+            app.aboutToQuit.connect(lambda: alive() is not None and alive().shutdown())
+
+    def shutdown(self) -> None:
+        """Stop the running round and prediction (the viewer is closing)."""
+        self.predictions.cancel()
+        self.training.shutdown()
+
+    # ------------------------------------------------------------------ review keys
+    def register_review_page(self, page) -> None:
+        """Make ``page`` the target of the review keys (bound while any page is open)."""
+        self._review_pages = [r for r in self._review_pages if r() not in (None, page)]
+        self._review_pages.append(weakref.ref(page))
+        bind_review_keys(self.viewer)
+
+    def unregister_review_page(self, page) -> None:
+        """Forget ``page``; the keys are unbound when no review page is left."""
+        self._review_pages = [r for r in self._review_pages if r() not in (None, page)]
+        if not self._review_pages:
+            unbind_review_keys(self.viewer)
+
+    def review_page(self):
+        """The review page the keys act on (the last one opened), or None."""
+        pages = [r() for r in self._review_pages if r() is not None]
+        return pages[-1] if pages else None
+
     # ------------------------------------------------------------------ state
     def layer(self, role: str) -> napari.layers.Layer | None:
         """The project's layer for ``role`` (image, uncertainty, proposal, truth), if present."""
@@ -171,5 +254,6 @@ def session_for(viewer: napari.viewer.Viewer) -> ProjectSession:
     """The session of ``viewer``, created on first use."""
     session = _SESSIONS.get(viewer)
     if session is None:
+        prefer_our_reader()
         session = _SESSIONS[viewer] = ProjectSession(viewer)
     return session

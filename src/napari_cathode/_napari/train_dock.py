@@ -1,18 +1,17 @@
 """The "Train" dock: start a round in a subprocess, watch it live, stop it, see every round.
 
-Thin: it builds a frozen :class:`~napari_cathode.jobs.training_runs.ProjectTrainingRequest`,
-hands it to a :class:`~napari_cathode.jobs.training_job.TrainingJob` (a separate process, so
-the viewer never freezes or dies with it), and renders its events, read off the Qt thread by a
-``thread_worker`` generator: progress with ETA, loss and Dice plot, the round table. When a
-round ends the unreviewed slices get fresh proposals.
+Thin: it builds a frozen :class:`~napari_cathode.ml.config.ModelConfig` and hands it to the
+session's :class:`~napari_cathode._napari.training_runner.TrainingRunner` (a separate process,
+so the viewer never freezes or dies with it), and renders its events: progress with ETA, loss
+and Dice plot, the round table. The round belongs to the session, so a Train page closed and
+opened again shows the running round and can stop it. When a round ends the session refreshes
+the proposals of the unreviewed slices.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
 from pathlib import Path
 
 import napari
@@ -34,17 +33,13 @@ from qtpy.QtWidgets import (
 
 from napari_cathode._napari import notifications as note
 from napari_cathode._napari.plots import TrainingPlot
-from napari_cathode._napari.prediction_runner import PredictionRunner
 from napari_cathode._napari.round_table_widget import RoundTableWidget
 from napari_cathode._napari.session import session_for
 from napari_cathode.core.errors import ModelError
-from napari_cathode.core.review import ReviewStatus
 from napari_cathode.ml.config import DEVICES, ModelConfig
 from napari_cathode.ml.events import (
-    CancelledEvent,
     DoneEvent,
     ErrorEvent,
-    StartedEvent,
     StepEvent,
     ValidationEvent,
 )
@@ -74,25 +69,17 @@ def find_starter_model() -> Path | None:
         return None
 
 
-def _run_job(project: str, config: ModelConfig, init_model, from_scratch: bool, threads: int,
-             started: list):  # fmt: skip
-    """Generator run in a worker thread: start the training process and yield its events.
+def theme_colors(viewer) -> dict:
+    """napari's theme colours (background, foreground, text, current) as ``#rrggbb``."""
+    from napari.utils.theme import get_theme
 
-    The job module and its request are imported here, not on the Qt thread: they pull in
-    torch. ``started`` receives the job, so the dock can stop it.
-    """
-    from napari_cathode.jobs.training_job import TrainingJob
-    from napari_cathode.jobs.training_runs import ProjectTrainingRequest
-
-    request = ProjectTrainingRequest(
-        project, config=config, init_model=init_model, from_scratch=from_scratch
-    )
-    job = TrainingJob(request, num_threads=threads).start()
-    started.append(job)
     try:
-        yield from job.events(poll_seconds=0.2)
-    finally:
-        job.close()
+        theme = get_theme(viewer.theme)
+    except (KeyError, ValueError):  # a theme napari no longer knows: the plot's default
+        return {}
+    return {
+        key: str(getattr(theme, key)) for key in ("background", "foreground", "text", "current")
+    }
 
 
 class TrainDock(QWidget):
@@ -102,14 +89,10 @@ class TrainDock(QWidget):
         super().__init__()
         self.viewer = viewer
         self.session = session_for(viewer)
-        self.runner = PredictionRunner()
-        self._training = None
-        self.config: ModelConfig | None = None
+        self.runner = self.session.predictions  # the proposal refresh after a round
+        self.training = self.session.training
+        self.config: ModelConfig | None = self.training.config
         self.last_error = ""
-        self._jobs: list = []
-        self._started_at = 0.0
-        self._total_steps = 0
-        self._retry_on_cpu: ModelConfig | None = None
 
         self.start_from = QComboBox()
         self.start_from.addItems([LAST_ROUND, IMPORTED, SCRATCH])
@@ -126,14 +109,16 @@ class TrainDock(QWidget):
         self.steps.setValue(ModelConfig().steps)
         self.device = QComboBox()
         self.device.addItems(DEVICES)
-        self.refresh = QCheckBox("refresh proposals of unreviewed slices when a round ends")
-        self.refresh.setChecked(True)
+        self.refresh = QCheckBox("new proposals when the round ends")
+        self.refresh.setToolTip("predict the unreviewed slices again with the new round")
+        self.refresh.setChecked(self.session.refresh_after_round)
         self.start_button = QPushButton("Train a round")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar()
         self.eta = QLabel("")
-        self.plot = TrainingPlot()
+        self.eta.setWordWrap(True)
+        self.plot = TrainingPlot(theme_colors(viewer))
         self.rounds = RoundTableWidget()
 
         box = QGroupBox("Train")
@@ -157,11 +142,21 @@ class TrainDock(QWidget):
 
         self.start_button.clicked.connect(lambda: self.start_round())
         self.stop_button.clicked.connect(self.stop)
-        self.runner.finished.connect(lambda _result: self.session.refresh_overlays())
-        self.runner.failed.connect(lambda e: self._fail(e, "refreshing the proposals"))
-        self.session.project_changed.connect(lambda *_: self.rounds.refresh(self.session.project))
-        self.session.rounds_changed.connect(lambda: self.rounds.refresh(self.session.project))
-        self.rounds.refresh(self.session.project)
+        self.refresh.toggled.connect(lambda on: setattr(self.session, "refresh_after_round", on))
+        self.training.event.connect(self.on_event)
+        self.training.state_changed.connect(self._show_state)
+        self.session.follow(self, "project_changed", self._on_project)
+        self.session.follow(self, "rounds_changed", self._on_project)
+        self._on_project(self.session.project)
+        self._show_state()
+        for event in self.training.history:  # a round already running: draw it so far
+            self._plot(event)
+
+    def _on_project(self, *_) -> None:
+        project = self.session.project
+        self.rounds.refresh(project)
+        if project is not None:
+            self.plot.colors = {c.name: c.color for c in project.classes}
 
     def _starter_lookup_done(self) -> None:
         self._starter_lookup = None
@@ -172,7 +167,19 @@ class TrainDock(QWidget):
 
     @property
     def running(self) -> bool:
-        return self._training is not None
+        """True while the session's round runs (started here or from any other page)."""
+        return self.training.running
+
+    def _show_state(self) -> None:
+        running = self.training.running
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running and self.training.status != "stopping …")
+        if self.training.config is not None:
+            self.progress.setRange(0, self.training.total_steps)
+        if self.training.history:
+            steps = [e.step for e in self.training.history if isinstance(e, StepEvent)]
+            self.progress.setValue(max(steps, default=0))
+        self.eta.setText(self.training.status)
 
     def _fail(self, error, doing: str = "") -> None:
         self.last_error = note.notify_error(error, doing=doing)
@@ -207,7 +214,7 @@ class TrainDock(QWidget):
         if project is None:
             self._fail(note.NO_PROJECT)
             return False
-        if self._training is not None:
+        if self.training.running:
             self.last_error = note.notify_warning(note.TRAINING_RUNS)
             return False
         if project.read_only:
@@ -231,93 +238,32 @@ class TrainDock(QWidget):
     def _launch(self, project, init_model, from_scratch) -> bool:
         # leave a core to the viewer: the Qt loop must keep up while the job trains
         threads = max(1, (os.cpu_count() or 2) - 1)
-        self._jobs: list = []
-        worker = thread_worker(_run_job, start_thread=False, ignore_errors=True)(
-            str(project.path), self.config, init_model, from_scratch, threads, self._jobs
-        )
-        self._training = worker  # running from now on; the process itself lands in self._jobs
-        self._total_steps = self.config.steps
-        self._started_at = time.monotonic()
-        self.progress.setRange(0, self._total_steps)
-        self.progress.setValue(0)
-        self.eta.setText("starting the training process …")
         self.plot.clear()
-        self.start_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
-        worker.yielded.connect(self.on_event)
-        worker.errored.connect(lambda error: self._fail(error, "training"))
-        worker.finished.connect(self._job_over)
-        worker.start()
-        return True
+        self.progress.setValue(0)
+        started = self.training.start(project.path, self.config, init_model, from_scratch, threads)
+        if not started:
+            self.last_error = self.training.last_error
+        return started
 
     # ------------------------------------------------------------------ events
     def on_event(self, event) -> None:
-        """Render one training event (on the Qt thread)."""
-        if isinstance(event, StartedEvent):
-            self._started_at = time.monotonic()
-            warm = f", warm from {Path(event.warm_start).name}" if event.warm_start else ""
-            self.eta.setText(
-                f"training on {event.device}: {event.train_slices} train / "
-                f"{event.validation_slices} validation slices{warm}"
-            )
-        elif isinstance(event, StepEvent):
+        """Render one training event (on the Qt thread; the runner already updated its state)."""
+        self._plot(event)
+        if isinstance(event, StepEvent):
             self.progress.setValue(event.step)
-            elapsed = time.monotonic() - self._started_at
-            left = elapsed / max(event.step, 1) * (self._total_steps - event.step)
-            self.eta.setText(
-                f"step {event.step}/{self._total_steps} · loss {event.loss:.3f} · "
-                f"about {left:.0f} s left"
-            )
+        elif isinstance(event, DoneEvent):
+            self.progress.setValue(self.progress.maximum())
+            self.plot.finish()
+        elif isinstance(event, ErrorEvent):
+            self.last_error = self.training.last_error
+        self.eta.setText(self.training.status)
+
+    def _plot(self, event) -> None:
+        if isinstance(event, StepEvent):
             self.plot.add_loss(event.step, event.loss)
         elif isinstance(event, ValidationEvent):
             self.plot.add_dice(event.step, event.dice)
-        elif isinstance(event, DoneEvent):
-            self._on_done(event)
-        elif isinstance(event, CancelledEvent):
-            self.eta.setText("stopped; the previous model stays current")
-            note.notify_info("training stopped; no round was saved and the previous model stays")
-        elif isinstance(event, ErrorEvent):
-            self._on_error(event)
-
-    def _on_done(self, event: DoneEvent) -> None:
-        self.plot.finish()
-        mean = "—" if event.mean_dice is None else f"{event.mean_dice:.3f}"
-        self.eta.setText(
-            f"round saved ({Path(event.path).name}): mean Dice {mean}, {event.seconds:.0f} s "
-            f"on {event.device}"
-        )
-        self.session.rounds_changed.emit()
-        project = self.session.project
-        if project is not None and self.refresh.isChecked():
-            status = project.review_status()
-            unreviewed = [int(z) for z in range(len(status)) if status[z] != ReviewStatus.REVIEWED]
-            if unreviewed:
-                self.runner.start(project.path, slices=unreviewed)
-
-    def _on_error(self, event: ErrorEvent) -> None:
-        config = self.config
-        if note.is_out_of_memory(event.message) and config is not None and config.device != "cpu":
-            self.last_error = note.notify_warning(note.GPU_OUT_OF_MEMORY)
-            self._retry_on_cpu = config.replace(device="cpu")
-            return
-        self._fail(event.message, doing="training")
-
-    def _job_over(self) -> None:
-        self._training = None
-        self.start_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
-        retry = self._retry_on_cpu
-        if retry is not None:
-            self._retry_on_cpu = None
-            self.start_round(config=retry)
 
     def stop(self) -> None:
-        """Cancel the round (in a helper thread: waiting for the process never blocks Qt)."""
-        if self._training is None:
-            return
-        self.stop_button.setEnabled(False)
-        self.eta.setText("stopping …")
-        for job in self._jobs:  # empty while the process is still starting: checked below
-            threading.Thread(target=job.cancel, name="cancel-training", daemon=True).start()
-        if not self._jobs:
-            self._training.quit()  # the generator stops before it yields the first event
+        """Cancel the round (never blocks Qt; the previous round stays the latest)."""
+        self.training.stop()
