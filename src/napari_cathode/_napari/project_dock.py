@@ -44,7 +44,15 @@ NO_TRUTH_LAYER = "(none)"
 _PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0")
 
 
-def _create(path, image, truth, voxel_size, unit, source, progress):
+#: The new-project form's choice of slice contiguity -> ``Project.create(contiguous=...)``.
+CONTIGUITY = {
+    "detect from the image": None,
+    "contiguous (3D volume: 2.5D model)": True,
+    "separate 2D images (2D model)": False,
+}
+
+
+def _create(path, image, truth, voxel_size, unit, source, progress, contiguous=None):
     from napari_cathode.jobs.training_runs import set_project_start
     from napari_cathode.ml.starter import default_start_choice
 
@@ -56,6 +64,7 @@ def _create(path, image, truth, voxel_size, unit, source, progress):
         unit=unit,
         source=source,
         progress=progress,
+        contiguous=contiguous,
     )
     # The same starting model as `napari-cathode new`: the shipped starter when the classes fit.
     set_project_start(project.path, default_start_choice(project.classes))
@@ -77,6 +86,8 @@ class ProjectDock(QWidget):
         self.project_path.setPlaceholderText(f"folder for the new project (…{PROJECT_SUFFIX})")
         self.voxel = [self._spin() for _ in range(3)]
         self.unit = QLineEdit("px")
+        self.contiguous = QComboBox()
+        self.contiguous.addItems(list(CONTIGUITY))
         self.new_button = QPushButton("New project from layer")
         self.file_button = QPushButton("New project from file…")
         self.open_button = QPushButton("Open project…")
@@ -101,6 +112,7 @@ class ProjectDock(QWidget):
             voxel_row.addWidget(spin)
         voxel_row.addWidget(self.unit)
         form.addRow("voxel size z y x", voxel_row)
+        form.addRow("slices", self.contiguous)
         form.addRow(self.new_button)
         form.addRow(self.file_button)
         form.addRow(self.open_button)
@@ -236,7 +248,14 @@ class ProjectDock(QWidget):
             return False
         voxel_size = tuple(spin.value() for spin in self.voxel)
         worker = thread_worker(_create, start_thread=False, ignore_errors=True)(
-            target, image, truth, voxel_size, self.unit.text().strip() or "px", source, None
+            target,
+            image,
+            truth,
+            voxel_size,
+            self.unit.text().strip() or "px",
+            source,
+            None,
+            CONTIGUITY[self.contiguous.currentText()],
         )
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -291,7 +310,10 @@ class ProjectDock(QWidget):
         rounds = len(project.rounds())
         self.status.setText(
             f"{project.name}: {project.shape[0]} × {project.shape[1]} × {project.shape[2]}, "
-            f"{len(project.truth_slices())} truth slices, {rounds} rounds ({mode})"
+            f"{len(project.truth_slices())} truth slices, {rounds} rounds ({mode}); slices "
+            + {True: "contiguous (2.5D model)", False: "separate (2D model)"}.get(
+                project.contiguous, "of unknown contiguity (2D model)"
+            )
         )
         self.classes_table.setRowCount(0)
         for c in project.classes:

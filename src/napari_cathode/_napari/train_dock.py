@@ -10,7 +10,6 @@ round ends the unreviewed slices get fresh proposals.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -74,8 +73,8 @@ def find_starter_model() -> Path | None:
         return None
 
 
-def _run_job(project: str, config: ModelConfig, init_model, from_scratch: bool, threads: int,
-             started: list):  # fmt: skip
+def _run_job(project: str, config: ModelConfig, init_model, from_scratch: bool,
+             threads: int | None, started: list):  # fmt: skip
     """Generator run in a worker thread: start the training process and yield its events.
 
     The job module and its request are imported here, not on the Qt thread: they pull in
@@ -229,11 +228,11 @@ class TrainDock(QWidget):
         return self._launch(project, init_model, from_scratch)
 
     def _launch(self, project, init_model, from_scratch) -> bool:
-        # leave a core to the viewer: the Qt loop must keep up while the job trains
-        threads = max(1, (os.cpu_count() or 2) - 1)
+        # threads=None: the job uses all cores ($NAPARI_CATHODE_THREADS caps it); the Qt
+        # thread is idle while it trains (benchmarks/bench_gui_responsiveness.py measures it)
         self._jobs: list = []
         worker = thread_worker(_run_job, start_thread=False, ignore_errors=True)(
-            str(project.path), self.config, init_model, from_scratch, threads, self._jobs
+            str(project.path), self.config, init_model, from_scratch, None, self._jobs
         )
         self._training = worker  # running from now on; the process itself lands in self._jobs
         self._total_steps = self.config.steps

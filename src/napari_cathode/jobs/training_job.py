@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import logging
 import multiprocessing as mp
+import os
 import queue as queue_module
 import time
 import traceback
@@ -21,15 +22,38 @@ log = logging.getLogger(__name__)
 
 TERMINAL = (DoneEvent, CancelledEvent, ErrorEvent)
 
+#: Environment variable that caps the training process's torch threads (default: all cores).
+THREADS_ENV = "NAPARI_CATHODE_THREADS"
+
+
+def training_threads(requested: int | None = None) -> int:
+    """Torch threads of a training process: ``requested``, else ``$NAPARI_CATHODE_THREADS``,
+    else every core this process may run on.
+
+    The viewer's Qt thread is idle while a round trains (the job is another process and its
+    events are read off the Qt thread), so the round gets all cores unless the user says less.
+    """
+    if requested:
+        return max(1, int(requested))
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            log.warning("%s=%r is not a whole number; using all cores", THREADS_ENV, value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
 
 def _child_main(request, events, cancel, num_threads: int | None, log_level: int) -> None:
     """Entry point of the training process (module level so the spawn context can pickle it)."""
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        if num_threads:
-            import torch
+        import torch
 
-            torch.set_num_threads(num_threads)
+        torch.set_num_threads(training_threads(num_threads))
         from napari_cathode.jobs.training_runs import run_training
 
         for event in run_training(request, cancel=cancel):
@@ -48,7 +72,8 @@ class TrainingJob:
     ----------
     request : FileTrainingRequest or ProjectTrainingRequest
     num_threads : int, optional
-        ``torch.set_num_threads`` in the child (default: torch's choice).
+        ``torch.set_num_threads`` in the child (default: :func:`training_threads`, all cores
+        unless ``$NAPARI_CATHODE_THREADS`` says otherwise).
 
     Examples
     --------
