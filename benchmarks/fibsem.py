@@ -45,6 +45,7 @@ VARIANTS = {
     "3d": ({"spatial_dims": 3, "patch_size": (16, 128, 128), "batch_size": 2}, None),
     "2d-starter": ({}, "starter"),
     "2.5d-starter": ({"context_slices": 3}, "starter"),
+    "2.5d-starter-300": ({"context_slices": 3, "steps": 300}, "starter"),  # package default steps
 }
 DATA_NOTE = (
     "semi-synthetic — real 3D geometry (SliceGAN NMC three-phase segmentation, 30 × 252 × 253, "
@@ -66,7 +67,7 @@ def run_network(name: str, image, labels, args) -> dict:
 
     init_model = None if init is None else str(resolve_init_model(init))
     config = ModelConfig(device="cpu", **changes)
-    if args.steps:
+    if args.steps and "steps" not in changes:
         config = config.replace(steps=args.steps)
     with tempfile.TemporaryDirectory() as work:
         document = simulate(
@@ -123,6 +124,7 @@ def table(results: dict[str, dict]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, document in results.items():
+        steps = document.get("config", {}).get("model", {}).get("steps", "–")
         for r in document["rounds"]:
             n = len(r["reviewed_slices"])
             d = r["dice"]
@@ -132,8 +134,9 @@ def table(results: dict[str, dict]) -> str:
                 else f"{r['mean_dice'] - forest_by[n]:+.3f}"
             )
             lines.append(
-                f"| {name} | {n} | {fmt(d.get('pore'))} | {fmt(d.get('active material'))} | "
-                f"{fmt(d.get('carbon-binder'))} | **{fmt(r['mean_dice'])}** | {delta} | "
+                f"| {name} | {steps} | {n} | {fmt(d.get('pore'))} | "
+                f"{fmt(d.get('active material'))} | {fmt(d.get('carbon-binder'))} | "
+                f"**{fmt(r['mean_dice'])}** | {delta} | "
                 f"{r.get('train_seconds', 0):.0f} |"
             )
     return "\n".join(lines)
