@@ -8,7 +8,8 @@ import numpy as np
 
 from napari_cathode.core.project import Project
 from napari_cathode.core.round_table import round_rows
-from napari_cathode.jobs.training_job import THREADS_ENV, TrainingJob, training_threads
+from napari_cathode.jobs.threads import THREADS_ENV, training_threads
+from napari_cathode.jobs.training_job import TrainingJob
 from napari_cathode.jobs.training_runs import ProjectTrainingRequest
 from napari_cathode.ml import events as ev
 from napari_cathode.ml.config import ModelConfig

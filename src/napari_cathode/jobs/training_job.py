@@ -9,51 +9,28 @@ from __future__ import annotations
 import collections
 import logging
 import multiprocessing as mp
-import os
 import queue as queue_module
 import time
 import traceback
 from collections.abc import Iterator
 
 from napari_cathode.core.errors import CathodeError
+from napari_cathode.jobs.threads import training_threads
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent, TrainingEvent
 
 log = logging.getLogger(__name__)
 
 TERMINAL = (DoneEvent, CancelledEvent, ErrorEvent)
 
-#: Environment variable that caps the training process's torch threads (default: all cores).
-THREADS_ENV = "NAPARI_CATHODE_THREADS"
-
-
-def training_threads(requested: int | None = None) -> int:
-    """Torch threads of a training process: ``requested``, else ``$NAPARI_CATHODE_THREADS``,
-    else every core this process may run on.
-
-    The viewer's Qt thread is idle while a round trains (the job is another process and its
-    events are read off the Qt thread), so the round gets all cores unless the user says less.
-    """
-    if requested:
-        return max(1, int(requested))
-    value = os.environ.get(THREADS_ENV, "").strip()
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            log.warning("%s=%r is not a whole number; using all cores", THREADS_ENV, value)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
 
 def _child_main(request, events, cancel, num_threads: int | None, log_level: int) -> None:
     """Entry point of the training process (module level so the spawn context can pickle it)."""
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        import torch
+        if num_threads:
+            import torch
 
-        torch.set_num_threads(training_threads(num_threads))
+            torch.set_num_threads(num_threads)
         from napari_cathode.jobs.training_runs import run_training
 
         for event in run_training(request, cancel=cancel):
@@ -72,8 +49,9 @@ class TrainingJob:
     ----------
     request : FileTrainingRequest or ProjectTrainingRequest
     num_threads : int, optional
-        ``torch.set_num_threads`` in the child (default: :func:`training_threads`, all cores
-        unless ``$NAPARI_CATHODE_THREADS`` says otherwise).
+        ``torch.set_num_threads`` in the child (default:
+        :func:`~napari_cathode.jobs.threads.training_threads`, all cores unless
+        ``$NAPARI_CATHODE_THREADS`` says otherwise).
 
     Examples
     --------
@@ -93,7 +71,7 @@ class TrainingJob:
                 request,
                 self._events,
                 self._cancel,
-                num_threads,
+                training_threads(num_threads),
                 logging.getLogger().getEffectiveLevel(),
             ),
             daemon=True,
