@@ -8,6 +8,10 @@ refresh that follows, and the duration of each brush stroke. A scripted stroke r
 brush dabs in one go on the Qt thread (a user's stroke spreads them over mouse-move events), so
 gaps overlapping a scripted stroke are reported apart, with the cost per dab.
 
+With ``--compare-cli`` the same round (a copy of the project made before the dock's round: same
+truth, same starting model, same steps) then runs through ``napari-cathode train``, so the
+round time from the Train dock and from the command line are measured side by side.
+
 Run under Xvfb::
 
     QT_QPA_PLATFORM=xcb xvfb-run -a .venv/bin/python benchmarks/bench_gui_responsiveness.py \
@@ -21,6 +25,8 @@ import itertools
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +58,31 @@ def _stats(gaps: list[float]) -> dict:
     }
 
 
-def run(steps: int, folder: Path, *, paint: bool = True) -> dict:
+def _cli_round(project: Path, steps: int) -> dict:
+    """Train the next round of ``project`` with ``napari-cathode train``; wall and round times."""
+    from napari_cathode.core.project import Project
+
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "napari_cathode.cli.main", "train", str(project)]
+    subprocess.run([*command, "--steps", str(steps)], check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    (record,) = Project.open(project).rounds()
+    return {
+        "wall_s": round(wall, 1),
+        "total_s": record.metadata["timings"]["total_seconds"],
+        "train_s": record.metadata["timings"]["train_seconds"],
+        "device": record.metadata.get("device"),
+    }
+
+
+def run(
+    steps: int,
+    folder: Path,
+    *,
+    paint: bool = True,
+    init_model: str = "none",
+    compare_cli: bool = False,
+) -> dict:
     import napari
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
@@ -60,12 +90,16 @@ def run(steps: int, folder: Path, *, paint: bool = True) -> dict:
     from gui_strokes import brush_stroke
     from napari_cathode.core.project import Project
     from napari_cathode.core.sample_data import load_acquisition_a
+    from napari_cathode.jobs.training_runs import set_project_start
     from napari_cathode.ml.config import ModelConfig
 
     image, truth = load_acquisition_a()
     seed = np.zeros_like(truth)
     seed[[0, 2]] = truth[[0, 2]]
     project = Project.create(folder / "bench.cathode", image, truth=seed)
+    set_project_start(project.path, init_model)
+    if compare_cli:  # the same round, later, from the command line
+        shutil.copytree(project.path, folder / "cli.cathode")
     viewer = napari.Viewer(show=True)
     _, train = viewer.window.add_plugin_dock_widget("napari-cathode", "Train")
     train.session.open(project.path)
@@ -107,6 +141,13 @@ def run(steps: int, folder: Path, *, paint: bool = True) -> dict:
     viewer.close()
 
     rounds = project.rounds()
+    done_at = [t for t, name in events if name == "DoneEvent"]
+    dock = {
+        "wall_s": round(done_at[0] - started, 1) if done_at else None,
+        "total_s": rounds[0].metadata["timings"]["total_seconds"] if rounds else None,
+        "train_s": rounds[0].metadata["timings"]["train_seconds"] if rounds else None,
+    }
+    cli = _cli_round(folder / "cli.cathode", steps) if compare_cli else None
     gaps = {"training": [], "refresh": [], "stroke": []}
     stalls = []
     for (t0, _), (t1, name) in itertools.pairwise(ticks):
@@ -125,7 +166,10 @@ def run(steps: int, folder: Path, *, paint: bool = True) -> dict:
         "data": "real: bundled acquisition A (5 x 499 x 601), truth on slices 0 and 2",
         "steps": steps,
         "activity_animation": _animated(),
+        "init_model": init_model,
         "round_saved": bool(rounds),
+        "dock_round": dock,
+        "cli_round": cli,
         "device": rounds[0].metadata.get("device") if rounds else None,
         "seconds": round(total, 1),
         "training": _stats(gaps["training"]),
@@ -150,13 +194,25 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave napari's animated activity indicator running (see _napari/activity.py)",
     )
+    parser.add_argument(
+        "--init-model", default="none", help="project's starting model: none, starter or a folder"
+    )
+    parser.add_argument(
+        "--compare-cli", action="store_true", help="then run the same round with the CLI"
+    )
     args = parser.parse_args(argv)
     if args.animate_activity:
         from napari_cathode._napari import activity
 
         activity.ANIMATE_INDICATOR = True
     with tempfile.TemporaryDirectory() as folder:
-        result = run(args.steps, Path(folder), paint=not args.no_paint)
+        result = run(
+            args.steps,
+            Path(folder),
+            paint=not args.no_paint,
+            init_model=args.init_model,
+            compare_cli=args.compare_cli,
+        )
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -46,6 +46,14 @@ from napari_cathode.core.project import PROJECT_SUFFIX, Project
 log = logging.getLogger(__name__)
 
 NO_TRUTH_LAYER = "(none)"
+#: The new-project form's choice of slice contiguity -> ``Project.create(contiguous=...)``.
+CONTIGUITY = {
+    "detect from the image": None,
+    "contiguous (3D volume: 2.5D model)": True,
+    "separate 2D images (2D model)": False,
+}
+
+
 
 
 class ProjectDock(QWidget):
@@ -69,6 +77,8 @@ class ProjectDock(QWidget):
         self.voxel = [self._spin() for _ in range(3)]
         self.unit = QLineEdit("px")
         self.unit.setMaximumWidth(48)
+        self.contiguous = QComboBox()
+        self.contiguous.addItems(list(CONTIGUITY))
         self.new_button = QPushButton("New project from layer")
         self.file_button = QPushButton("New project from file…")
         self.open_button = QPushButton("Open project…")
@@ -97,6 +107,7 @@ class ProjectDock(QWidget):
             voxel_row.addWidget(spin)
         voxel_row.addWidget(self.unit)
         form.addRow("voxel size z y x", voxel_row)
+        form.addRow("slices", self.contiguous)
         form.addRow(self.new_button)
         form.addRow(self.file_button)
         form.addRow(self.open_button)
@@ -209,7 +220,14 @@ class ProjectDock(QWidget):
             return False
         voxel_size = tuple(spin.value() for spin in self.voxel)
         worker = thread_worker(create_project, start_thread=False, ignore_errors=True)(
-            target, image, truth, voxel_size, self.unit.text().strip() or "px", source, None
+            target,
+            image,
+            truth,
+            voxel_size,
+            self.unit.text().strip() or "px",
+            source,
+            None,
+            CONTIGUITY[self.contiguous.currentText()],
         )
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -280,7 +298,10 @@ class ProjectDock(QWidget):
         rounds = len(project.rounds())
         self.status.setText(
             f"{project.name}: {project.shape[0]} × {project.shape[1]} × {project.shape[2]}, "
-            f"{len(project.truth_slices())} truth slices, {rounds} rounds ({mode})"
+            f"{len(project.truth_slices())} truth slices, {rounds} rounds ({mode}); slices "
+            + {True: "contiguous (2.5D model)", False: "separate (2D model)"}.get(
+                project.contiguous, "of unknown contiguity (2D model)"
+            )
         )
 
     def apply_voxel_size(self) -> bool:

@@ -26,7 +26,9 @@ def not_a_project(path: str | os.PathLike) -> str:
     )
 
 
-def create_project(path, image, truth, voxel_size, unit, source, progress) -> Path:
+def create_project(
+    path, image, truth, voxel_size, unit, source, progress, contiguous=None
+) -> Path:
     """Create the project (run in a worker thread) with the starting model `new` would pick."""
     from napari_cathode.jobs.training_runs import set_project_start
     from napari_cathode.ml.starter import default_start_choice
@@ -39,6 +41,7 @@ def create_project(path, image, truth, voxel_size, unit, source, progress) -> Pa
         unit=unit,
         source=source,
         progress=progress,
+        contiguous=contiguous,
     )
     # The same starting model as `napari-cathode new`: the shipped starter when the classes fit.
     set_project_start(project.path, default_start_choice(project.classes))

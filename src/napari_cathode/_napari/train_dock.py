@@ -11,7 +11,6 @@ the proposals of the unreviewed slices.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import napari
@@ -236,8 +235,9 @@ class TrainDock(QWidget):
         return self._launch(project, init_model, from_scratch)
 
     def _launch(self, project, init_model, from_scratch) -> bool:
-        # leave a core to the viewer: the Qt loop must keep up while the job trains
-        threads = max(1, (os.cpu_count() or 2) - 1)
+        # threads=None: the job uses all cores ($NAPARI_CATHODE_THREADS caps it); the Qt
+        # thread is idle while it trains (benchmarks/bench_gui_responsiveness.py measures it)
+        threads = None
         self.plot.clear()
         self.progress.setValue(0)
         started = self.training.start(project.path, self.config, init_model, from_scratch, threads)

@@ -10,6 +10,11 @@ EXAMPLES = """examples:
   napari-cathode new sample.cathode --image A.tif --labels A_labels.tif --classes pore,active,binder
   napari-cathode new sample.cathode --image A.tif --init-model none      # train from scratch
 
+contiguous slices: a 3D acquisition (FIB-SEM, nano-CT) has contiguous slices, and its rounds
+train a 2.5D model that sees each slice with its neighbours; a stack of unrelated 2D images does
+not. Without --contiguous / --no-contiguous it is measured from the image (neighbouring slices
+correlate) and recorded in PROJECT/project.json.
+
 labels: 0 = unlabeled, 1..K the classes in --classes order; they become the initial ground
 truth, and their slices are marked reviewed for the first round.
 
@@ -41,6 +46,13 @@ def register(sub) -> None:
         metavar="starter|none|PATH",
         help="starting model of the first round: the shipped NMC nano-CT model (starter, "
         "default for 3 classes), none (from scratch) or a model folder",
+    )
+    p.add_argument(
+        "--contiguous",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the slices are neighbours in a 3D volume (rounds then train a 2.5D model), or "
+        "--no-contiguous: separate 2D images (default: measured from the image)",
     )
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing project at PROJECT"
@@ -90,6 +102,7 @@ def run(args) -> int:
             source=str(args.image),
             overwrite=args.overwrite,
             progress=progress,
+            contiguous=args.contiguous,
         )
     truth_slices = project.truth_slices()
     if len(truth_slices):
@@ -102,6 +115,7 @@ def run(args) -> int:
         + {"starter": "the NMC nano-CT starter model", "none": "scratch"}.get(
             start["choice"], str(start["source"])
         )
+        + f"; slices {_contiguity(project)}"
     )
     return 0
 
@@ -111,3 +125,11 @@ def _default_init_model(choice: str | None, classes) -> str:
     from napari_cathode.ml.starter import default_start_choice
 
     return choice if choice is not None else default_start_choice(classes)
+
+
+def _contiguity(project) -> str:
+    """How the project's slices were judged, for the summary line."""
+    kind = {True: "contiguous (2.5D model)", False: "separate (2D model)"}.get(
+        project.contiguous, "of unknown contiguity (2D model)"
+    )
+    return f"{kind}: {project.contiguity}" if project.contiguity else kind

@@ -11,11 +11,19 @@ EXAMPLES = """examples:
   napari-cathode simulate --image A.tif --labels A_labels.tif --out sim-A
   napari-cathode simulate --image C.tif --labels C_labels.tif --out sim-C \\
       --init-model nmc-model --initial 1 --per-round 1 --rounds 4 --strategy uncertainty
+  napari-cathode simulate --image A.tif --labels A_labels.tif --out scr-A \\
+      --reviewer scribbles --strokes 10 --rounds 4 --brush-radius 4
 
 writes OUT/rounds.json: {"config": {...}, "device": "cpu", "rounds": [{"round": r,
 "reviewed_slices": [...], "corrected_voxels": c, "train_seconds": t, "predict_seconds": p,
 "dice": {...}, "mean_dice": m}, ...]}; round r's Dice is on every labelled slice not reviewed
 by the end of round r. --rounds counts all rounds, round 0 included. Models: OUT/rounds/NNNN/.
+
+--reviewer scribbles: instead of whole slices, each round the reviewer paints --strokes short
+brush strokes (--brush-radius px, paths up to --stroke-length px) with the true class into the
+largest regions the current proposal got wrong; each round's row adds "strokes",
+"painted_voxels", "total_strokes" and "total_painted_voxels", and its Dice is on every labelled
+voxel not painted yet. --initial, --per-round and --strategy do not apply.
 """
 
 
@@ -66,16 +74,44 @@ def register(sub) -> None:
         default="spread",
         help="how the reviewer picks slices (default spread)",
     )
+    p.add_argument(
+        "--reviewer",
+        choices=("slices", "scribbles"),
+        default="slices",
+        help="the simulated reviewer corrects whole slices (default) or paints brush strokes",
+    )
+    p.add_argument(
+        "--strokes", type=int, default=10, help="scribbles: strokes per round (default 10)"
+    )
+    p.add_argument(
+        "--brush-radius", type=float, default=4.0, help="scribbles: brush radius, px (default 4)"
+    )
+    p.add_argument(
+        "--stroke-length",
+        type=int,
+        default=30,
+        help="scribbles: longest stroke path, px (default 30)",
+    )
     add_model_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from napari_cathode.cli.cmd_train import TrainingProgress, classes_for, model_config_from_args
+    from napari_cathode.core.outputs import check_output, remove_output
     from napari_cathode.jobs.simulate import SimulationConfig, simulate
     from napari_cathode.jobs.volume_files import read_image, read_labels
     from napari_cathode.ml.events import StartedEvent
 
+    out = check_output(
+        args.out,
+        inputs=[args.image, args.labels, _init_model(args.init_model)],
+        overwrite=args.overwrite,
+        what="--out folder",
+    )
+    model_config = model_config_from_args(args, classes=classes_for(args))
+    if args.reviewer == "scribbles":
+        return _run_scribbles(args, model_config, out)
     config = SimulationConfig(
         initial=args.initial,
         per_round=args.per_round,
@@ -84,15 +120,6 @@ def run(args) -> int:
         seed=args.seed,
         init_model=_init_model(args.init_model),
     )
-    from napari_cathode.core.outputs import check_output, remove_output
-
-    out = check_output(
-        args.out,
-        inputs=[args.image, args.labels, config.init_model],
-        overwrite=args.overwrite,
-        what="--out folder",
-    )
-    model_config = model_config_from_args(args, classes=classes_for(args))
     image = read_image(args.image)
     labels = read_labels(args.labels, classes=model_config.classes, shape=image.shape)
     remove_output(out)  # an earlier simulation (checked above: ours, and asked for)
@@ -114,6 +141,55 @@ def run(args) -> int:
             state["progress"](event)
 
     simulate(
+        image,
+        labels,
+        out_dir=args.out,
+        config=config,
+        model_config=model_config,
+        sources={"image": str(args.image), "labels": str(args.labels)},
+        on_event=on_event,
+    )
+    print(f"wrote {args.out}/rounds.json")
+    return 0
+
+
+def _run_scribbles(args, model_config, out) -> int:
+    """``--reviewer scribbles`` (:mod:`napari_cathode.jobs.simulate_scribbles`)."""
+    from napari_cathode.cli.cmd_train import TrainingProgress
+    from napari_cathode.core.outputs import remove_output
+    from napari_cathode.jobs.simulate_scribbles import ScribbleConfig, simulate_scribbles
+    from napari_cathode.jobs.volume_files import read_image, read_labels
+    from napari_cathode.ml.events import StartedEvent
+
+    config = ScribbleConfig(
+        strokes=args.strokes,
+        radius=args.brush_radius,
+        length=args.stroke_length,
+        rounds=args.rounds,
+        seed=args.seed,
+        init_model=_init_model(args.init_model),
+    )
+    image = read_image(args.image)
+    labels = read_labels(args.labels, classes=model_config.classes, shape=image.shape)
+    remove_output(out)  # an earlier simulation (checked in run(): ours, and asked for)
+    state = {"progress": None, "round": 0}
+
+    def on_event(event) -> None:
+        if isinstance(event, StartedEvent):
+            state["progress"] = TrainingProgress(leave=False, desc=f"round {state['round']}")
+        if isinstance(event, dict):
+            mean = "-" if event["mean_dice"] is None else f"{event['mean_dice']:.3f}"
+            print(
+                f"round {event['round']}: {event['total_strokes']} strokes "
+                f"({event['total_painted_voxels']} painted voxels), mean Dice {mean} "
+                f"({event['train_seconds']:.1f} s training)",
+                file=sys.stderr,
+            )
+            state["round"] = event["round"] + 1
+        elif state["progress"] is not None:
+            state["progress"](event)
+
+    simulate_scribbles(
         image,
         labels,
         out_dir=args.out,

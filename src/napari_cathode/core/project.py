@@ -134,6 +134,7 @@ class Project(ProjectReview, ProjectRounds):
         source: str | os.PathLike | None = None,
         overwrite: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        contiguous: bool | None = None,
     ) -> Project:
         """Create a project folder from a volume, copying it blockwise into chunked zarr.
 
@@ -160,6 +161,9 @@ class Project(ProjectReview, ProjectRounds):
             Replace an existing project at ``path`` (never a folder that is not a project).
         progress : callable(done, total), optional
             Called after each copied block.
+        contiguous : bool, optional
+            Whether the slices are neighbours in a 3D volume (then rounds train a 2.5D model).
+            None (default): measured from the image, see :mod:`napari_cathode.core.contiguity`.
 
         Returns
         -------
@@ -184,6 +188,7 @@ class Project(ProjectReview, ProjectRounds):
             source=source,
             overwrite=overwrite,
             progress=progress,
+            contiguous=contiguous,
         )
         return cls.open(path)
 
@@ -273,6 +278,22 @@ class Project(ProjectReview, ProjectRounds):
         """Contrast limits for the image (0.5-99.5 percentiles sampled at creation)."""
         value = self._metadata.get("display_range")
         return (float(value[0]), float(value[1])) if value else None
+
+    @property
+    def contiguous(self) -> bool | None:
+        """Whether the slices are neighbours in a 3D volume (None = unknown)."""
+        return self._metadata.get("contiguous")
+
+    @property
+    def contiguity(self) -> str:
+        """How :attr:`contiguous` was decided (measured, chosen by the user, ...)."""
+        return str(self._metadata.get("contiguity", ""))
+
+    def set_contiguous(self, contiguous: bool | None) -> None:
+        """Record whether the slices are contiguous (True/False) or unknown (None)."""
+        if contiguous not in (None, True, False):
+            raise ProjectError(f"contiguous must be True, False or None, got {contiguous!r}")
+        self._update_metadata(contiguous=contiguous, contiguity="chosen by the user")
 
     def set_classes(self, classes: Sequence[SegmentationClass]) -> None:
         """Replace the classes (names, colours, new ids).

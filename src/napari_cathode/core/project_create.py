@@ -25,6 +25,7 @@ from napari_cathode.core.atomic import (
     temporary_sibling,
 )
 from napari_cathode.core.classes import SegmentationClass, validate_classes
+from napari_cathode.core.contiguity import resolve_contiguous
 from napari_cathode.core.errors import CathodeError, ProjectError, ProjectExistsError, VolumeError
 from napari_cathode.core.outputs import disk_full_error, is_disk_full
 from napari_cathode.core.pyramid import build_pyramid, needs_pyramid
@@ -88,6 +89,7 @@ def build_project(
     source,
     overwrite: bool,
     progress: Callable[[int, int], None] | None,
+    contiguous: bool | None = None,
 ) -> None:
     """Write a complete project folder at ``path`` (see ``Project.create`` for the options)."""
     shape, dtype = check_volume(image, "image")
@@ -107,6 +109,8 @@ def build_project(
             raise ProjectExistsError(f"{path} already exists (open it instead)", path=path)
         if not is_project(path):
             raise ProjectError(f"{path} exists and is not a project; refusing to replace it")
+    # a physical unit means the voxel size was known (from the file or the user)
+    contiguous, why = resolve_contiguous(contiguous, image, voxel_size_stated=unit != "px")
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_siblings(path)  # an earlier creation of this project that was killed
     staging = temporary_sibling(path)
@@ -166,6 +170,8 @@ def build_project(
                 unit=str(unit),
                 source=fmt.source_record(source),
                 display_range=display_range,
+                contiguous=contiguous,
+                contiguity=why,
             ),
         )
         _publish(staging, path)

@@ -4,7 +4,8 @@ Layout of a project folder (format 1; a zarr v3 group readable without napari-ca
 
     sample.cathode/
       project.json          format_version, classes, voxel_size + unit, axes "zyx", shape,
-                            source {path, size, mtime, sha256}, display_range, created/modified
+                            source {path, size, mtime, sha256}, display_range, created/modified,
+                            contiguous (true/false/null) + contiguity (how it was decided)
       zarr.json             the root zarr group (its attributes point to project.json)
       image/                the volume, chunks (8, 256, 256), source dtype
       labels/truth/         uint8, chunks (1, 256, 256): 0 = unlabeled, 1..255 = class ids
@@ -85,8 +86,15 @@ def source_record(source: str | os.PathLike | None) -> dict | None:
     return record
 
 
-def new_metadata(*, shape, classes, voxel_size, unit, source, display_range) -> dict:
-    """The ``project.json`` content of a new project."""
+def new_metadata(
+    *, shape, classes, voxel_size, unit, source, display_range, contiguous=None, contiguity=""
+) -> dict:
+    """The ``project.json`` content of a new project.
+
+    ``contiguous``: whether the slices are neighbours in a 3D volume (None = unknown; see
+    :mod:`napari_cathode.core.contiguity`); ``contiguity`` says how that was decided. Projects
+    written before these fields existed read as unknown.
+    """
     stamp = now_iso()
     from napari_cathode import __version__
 
@@ -101,6 +109,8 @@ def new_metadata(*, shape, classes, voxel_size, unit, source, display_range) -> 
         "unit": str(unit),
         "source": source,
         "display_range": display_range,
+        "contiguous": None if contiguous is None else bool(contiguous),
+        "contiguity": str(contiguity),
         "created": stamp,
         "modified": stamp,
     }
@@ -205,6 +215,8 @@ def _check_fields(file: Path, metadata: dict) -> None:
         raise ProjectError(f"{file}: display_range {display!r} must be 2 numbers or null")
     if not isinstance(metadata["classes"], list):
         raise ProjectError(f"{file}: classes must be a list, got {metadata['classes']!r}")
+    if metadata.get("contiguous") not in (None, True, False):
+        raise ProjectError(f"{file}: contiguous must be true, false or null")
     if metadata.get("axes", "zyx") != "zyx":
         raise ProjectError(f"{file}: axis order {metadata['axes']!r} is not supported, only 'zyx'")
     parse_classes(file, metadata["classes"])

@@ -45,7 +45,7 @@ class RoundRow:
     mean_dice : float or None
         Mean of the per-class Dice.
     device : str
-        Where it trained, e.g. ``"cpu (2 threads)"``.
+        Where it trained, e.g. ``"cpu, 2 threads"``.
     warm_start : str or None
         The model it started from.
     """

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+from napari_cathode.jobs.threads import training_threads
 from napari_cathode.jobs.training_worker import read_frame, write_frame
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent, TrainingEvent
 
@@ -40,7 +41,9 @@ class TrainingJob:
     ----------
     request : FileTrainingRequest or ProjectTrainingRequest
     num_threads : int, optional
-        ``torch.set_num_threads`` in the child (default: torch's choice).
+        ``torch.set_num_threads`` in the child (default:
+        :func:`~napari_cathode.jobs.threads.training_threads`, all cores unless
+        ``$NAPARI_CATHODE_THREADS`` says otherwise).
 
     Notes
     -----
@@ -57,7 +60,7 @@ class TrainingJob:
 
     def __init__(self, request, *, num_threads: int | None = None) -> None:
         self.request = request
-        self.num_threads = num_threads
+        self.num_threads = training_threads(num_threads)
         self._process: subprocess.Popen | None = None
         self._events: queue_module.Queue = queue_module.Queue()
         self._cancelled = False

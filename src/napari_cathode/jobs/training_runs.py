@@ -8,6 +8,7 @@ made (``new --init-model starter|none|PATH``, default the shipped starter model)
 model folder is copied into ``PROJECT/start_model/`` (so the project stays reproducible when
 the package or the path changes) and the choice is recorded in ``PROJECT/start_model.json``.
 Later rounds start from the previous round. Every round's model.json records its ``start``.
+A project whose slices are contiguous trains a 2.5D model (:mod:`napari_cathode.ml.context`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from napari_cathode.core.atomic import (
 from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.checkpoint import MODEL_JSON, read_model_json
 from napari_cathode.ml.config import ModelConfig
+from napari_cathode.ml.context import project_model_config
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, TrainingEvent
 from napari_cathode.ml.starter import SCRATCH, describe_choice, resolve_init_model
 from napari_cathode.ml.training import TrainingVolume, train
@@ -300,7 +302,8 @@ def plan_round(request: ProjectTrainingRequest) -> RoundPlan:
     project = Project.open(request.project)
     init_model, start = _project_start(project, request)
     config = request.config or ModelConfig()
-    config = config.replace(classes=project.classes)
+    # contiguous slices: a 2.5D model by default (a 2D starting model is inflated to it)
+    config = project_model_config(config.replace(classes=project.classes), project.contiguous)
     slices = tuple(int(z) for z in project.truth_slices())
     if not slices:
         raise ModelError(

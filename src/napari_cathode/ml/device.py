@@ -36,7 +36,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def describe_device(device: torch.device) -> str:
-    """A short human-readable name, e.g. ``"cpu (2 threads)"`` or ``"cuda (NVIDIA H100)"``."""
+    """A short human-readable name, e.g. ``"cpu, 2 threads"`` or ``"cuda (NVIDIA H100)"``."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu, {threads} thread{'s' if threads != 1 else ''}"

@@ -27,6 +27,7 @@ from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.augment import Augmenter
 from napari_cathode.ml.checkpoint import LoadedModel, load_model, save_model
 from napari_cathode.ml.config import ModelConfig
+from napari_cathode.ml.context import inflate_network, needs_inflation
 from napari_cathode.ml.device import describe_device, resolve_device
 from napari_cathode.ml.events import (
     CancelledEvent,
@@ -140,12 +141,23 @@ def initial_network(
 
     With ``init_model`` (a folder or a loaded model) the network is a copy of its network and
     the config comes from :func:`warm_config`; without, a new network is built from ``config``.
+    A 2D model starting a round that asks for z-context is inflated
+    (:func:`napari_cathode.ml.context.inflate_network`).
     """
     if isinstance(init_model, (str, Path)):
         init_model = load_model(init_model)
     if init_model is None:
         return config, build_network(config), None
     warm_name = str(init_model.path) if init_model.path else None
+    if needs_inflation(init_model.config, config):  # a 2D model starts a 2.5D round
+        inflated, network = inflate_network(
+            init_model.network, init_model.config, config.context_slices
+        )
+        return (
+            warm_config(dataclasses.replace(init_model, config=inflated), config),
+            network,
+            warm_name,
+        )
     # A copy: never train the caller's model in place.
     return warm_config(init_model, config), copy.deepcopy(init_model.network), warm_name
 
