@@ -50,6 +50,7 @@ def make_predictor(
         normalization=normalization,
         device=torch_device,
         options=options,
+        forest=model.forest,
     )
 
 
