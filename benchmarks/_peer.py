@@ -111,3 +111,22 @@ def weight_table(groups: dict[str, list[dict]]) -> str:
             cells.append(f"{np.mean(values):.3f}" if values else "–")
         lines.append(f"| {name} ({len(rows)}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def at_default_weight(rows: list[dict]) -> float:
+    """Score ``rows`` (LOAO results or simulate rounds) at the package's default forest weight.
+
+    The blend at weight w of a round's network and forest probabilities is exactly what the
+    package predicts with ``forest_weight = w`` (same model files), so a run made under another
+    default is re-scored from its stored blends; rows without that blend keep their score.
+    Returns the weight used.
+    """
+    from napari_cathode.ml.config import ModelConfig
+
+    weight = ModelConfig().forest_weight
+    for row in rows:
+        blend = row.get("blends", {}).get(str(weight))
+        if blend is not None:
+            row["dice"], row["mean_dice"] = blend["dice"], blend["mean_dice"]
+            row["forest_weight"] = weight
+    return weight

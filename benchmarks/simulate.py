@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from _common import ACQUISITIONS, BASE_NOTE, dump, fmt, header, load, write_section
-from _peer import blends, peer, weight_table
+from _peer import at_default_weight, blends, peer, weight_table
 from loao import parse_overrides
 
 from napari_cathode.jobs.simulate import SimulationConfig, simulate
@@ -174,6 +174,7 @@ def main() -> None:
                         "device": document["device"],
                     }
                 )
+    weight = at_default_weight([x for r in runs for x in r["rounds"]])
     lines = [
         "| acquisition | start | strategy | reviewed slices → mean Dice (pore / active / binder)"
         " | forest peer, same slices | Δ vs forest | corrected voxels per round "
@@ -213,7 +214,8 @@ def main() -> None:
         write_section(
             "simulate",
             header("(b) Simulated review loop (Dice vs reviewed slices)", data=BASE_NOTE)
-            + f"\nPackage defaults, seed {args.seed}, `--initial {args.initial} --per-round 1 "
+            + f"\nPackage defaults ('ours' = the hybrid at the default forest weight {weight}), "
+            f"seed {args.seed}, `--initial {args.initial} --per-round 1 "
             f"--rounds {args.rounds}`; '(…, on n)' = pore / active / binder Dice on the n slices "
             "not yet reviewed.\n\n" + text,
         )
