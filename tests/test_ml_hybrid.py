@@ -88,3 +88,15 @@ def test_a_damaged_forest_file_is_refused(tmp_path, acquisition_a_crop):
 def test_forest_weight_is_checked(value):
     with pytest.raises(ModelError, match="forest_weight"):
         ModelConfig(forest_weight=value)
+
+
+def test_forest_weight_option_reaches_the_config():
+    from argparse import Namespace
+
+    from napari_cathode.cli.cmd_train import model_config_from_args
+
+    args = Namespace(device="cpu", seed=0, steps=None, forest_weight=0.0)
+    assert model_config_from_args(args).forest_weight == 0.0
+    assert model_config_from_args(Namespace(device="cpu", seed=0)).forest_weight == 0.25
+    with pytest.raises(ModelError, match=r"forest_weight must be in 0\.\.1"):
+        model_config_from_args(Namespace(device="cpu", seed=0, steps=None, forest_weight=2.0))
