@@ -30,6 +30,7 @@ from _common import (
     load,
     write_section,
 )
+from _peer import at_default_weight, blends, peer, weight_table
 
 from napari_cathode.core.metrics import DiceCounts, mean_dice
 from napari_cathode.jobs.prediction_job import predict_array
@@ -71,9 +72,21 @@ def run_fold(
         seconds = time.perf_counter() - started
         image, labels = data[held_out]
         proposal, _ = predict_array(work, image, device=config.device)
+        evaluated = [z for z in range(labels.shape[0]) if labels[z].any()]
+        mixes = blends(work, image, labels, evaluated)
+        adapted = blends(work, image, labels, evaluated, adabn=True)
         if keep:
             shutil.copytree(work, f"{keep}/without-{held_out}-seed{seed}", dirs_exist_ok=True)
     dice = DiceCounts().add(labels, proposal).scores(config.classes)
+    others = [name for name in ACQUISITIONS if name != held_out]
+    forest = peer(
+        [data[n][0] for n in others],
+        [data[n][1] for n in others],
+        [[z for z in range(data[n][1].shape[0]) if data[n][1][z].any()] for n in others],
+        image,
+        labels,
+        evaluated,
+    )
     result = {
         "held_out": held_out,
         "seed": seed,
@@ -81,6 +94,9 @@ def run_fold(
         "mean_dice": mean_dice(dice),
         "train_seconds": round(seconds, 1),
         "best_step": done.best_step,
+        "forest": forest,
+        "blends": mixes,
+        "adabn": adapted,
     }
     log.info("%s", json.dumps(result))
     return result
@@ -89,8 +105,11 @@ def run_fold(
 def table(results: list[dict], classes: list[str]) -> str:
     """Markdown: per held-out acquisition mean over seeds (min–max of the mean), plus overall."""
     lines = [
-        "| held out | " + " | ".join(classes) + " | mean | runs (min–max of mean) | train s |",
-        "|---|" + "---|" * (len(classes) + 3),
+        "| held out | "
+        + " | ".join(classes)
+        + " | mean | runs (min–max of mean) | train s | network alone | forest peer "
+        "(pore / active / binder → mean) | Δ vs forest |",
+        "|---|" + "---|" * (len(classes) + 6),
     ]
     groups = {}
     for r in results:
@@ -100,22 +119,50 @@ def table(results: list[dict], classes: list[str]) -> str:
         cells = [fmt(np.mean([r["dice"][c] for r in rows])) for c in classes]
         means = [r["mean_dice"] for r in rows]
         seconds = np.mean([r["train_seconds"] for r in rows])
+        peer_rows = [r["forest"] for r in rows if "forest" in r]
+        net = [r["blends"]["0.0"]["mean_dice"] for r in rows if "blends" in r]
+        extra = " – | – | – |"
+        if peer_rows:
+            forest_cells = " / ".join(
+                fmt(np.mean([p["dice"][c] for p in peer_rows]), 2) for c in classes
+            )
+            forest_mean = np.mean([p["mean_dice"] for p in peer_rows])
+            delta = np.mean(means) - forest_mean
+            extra = (
+                f" {fmt(np.mean(net)) if net else '–'} | {forest_cells} → {fmt(forest_mean)} | "
+                f"**{delta:+.3f}** |"
+            )
         lines.append(
             f"| {name} | " + " | ".join(cells) + f" | **{fmt(np.mean(means))}** | "
-            f"{len(rows)} ({fmt(min(means))}–{fmt(max(means))}) | {seconds:.0f} |"
+            f"{len(rows)} ({fmt(min(means))}–{fmt(max(means))}) | {seconds:.0f} |" + extra
         )
     lines.append(
         "| IKTS FIB-SEM (45 annotated images, own test set) | "
         + " | ".join(IKTS[c] for c in classes)
-        + " | – | – | – |"
+        + " | – | – | – | – | – | – |"
     )
     lines.append(
         "| BASELINES.md plain UNet, A+B+D 1,500 steps → unseen acq. | 0.57 | 0.92 | 0.48 "
-        "| 0.66 | – | ~540 |"
+        "| 0.66 | – | ~540 | – | – | – |"
     )
     lines.append(
-        "| BASELINES.md random forest, A+B+D → unseen acq. | 0.57 | 0.93 | 0.62 | 0.71 | – | ~90 |"
+        "| BASELINES.md random forest, A+B+D → unseen acq. | 0.57 | 0.93 | 0.62 | 0.71 | – | ~90 "
+        "| – | – | – |"
     )
+    with_blends = [r for r in results if "blends" in r]
+    if with_blends:
+        lines.append(
+            "\nForest weight w of the hybrid (prediction = (1 − w) · network + w · its own "
+            "forest; w = 0 is the network alone, w = 1 the round's small forest alone), mean "
+            "Dice on the same held-out slices:\n"
+        )
+        groups = {
+            name: [r["blends"] for r in with_blends if r["held_out"] == name]
+            for name in sorted({r["held_out"] for r in with_blends})
+        }
+        groups["all folds"] = [r["blends"] for r in with_blends]
+        groups["all folds, AdaBN network"] = [r["adabn"] for r in with_blends if "adabn" in r]
+        lines.append(weight_table(groups))
     return "\n".join(lines)
 
 
@@ -142,6 +189,7 @@ def main() -> None:
             run_fold(h, s, config, data, args.keep) for h in args.held_out for s in args.seeds
         ]
     classes = [c.name for c in config.classes]
+    weight = at_default_weight(results)
     text = table(results, classes)
     print(text)
     if not args.from_json:
@@ -161,8 +209,8 @@ def main() -> None:
                 "(a) Leave-one-acquisition-out (train on two, test on the third)", data=BASE_NOTE
             )
             + f"\nConfig: package defaults{' + ' + ', '.join(args.set) if args.set else ''} "
-            f"({config.steps} steps). Dice pooled over all labelled voxels of every slice of the "
-            "held-out acquisition."
+            f"({config.steps} steps; 'ours' = the hybrid at the default forest weight {weight}). "
+            "Dice pooled over all labelled voxels of every slice of the held-out acquisition."
             + (f" Measured by `{previous['command']}`." if args.from_json else "")
             + "\n\n"
             + text,

@@ -34,13 +34,19 @@ EXAMPLES = """examples:
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) -> None:
-    """Add ``--steps --device --seed [--classes]``."""
+    """Add ``--steps --forest-weight --device --seed [--classes]``."""
     from napari_cathode.ml.config import ModelConfig
 
     parser.add_argument(
         "--steps",
         type=positive_int,
         help=f"optimiser steps per round (default {ModelConfig().steps})",
+    )
+    parser.add_argument(
+        "--forest-weight",
+        type=float,
+        help="weight of the round's random forest in the hybrid's prediction, 0..1 "
+        f"(0 = the network alone; default {ModelConfig().forest_weight})",
     )
     parser.add_argument(
         "--device",
@@ -88,6 +94,8 @@ def model_config_from_args(args, *, classes=None):
         if args.steps < 1:
             raise ModelError(f"--steps must be >= 1, got {args.steps}")
         changes["steps"] = args.steps
+    if getattr(args, "forest_weight", None) is not None:
+        changes["forest_weight"] = args.forest_weight
     if classes is not None:
         changes["classes"] = classes
     return ModelConfig(**changes)

@@ -121,6 +121,7 @@ def _worker_predictor(
         normalization=normalization,
         device=torch_device,
         options=options,
+        forest=model.forest,
     )
 
 

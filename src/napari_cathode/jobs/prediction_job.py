@@ -51,6 +51,7 @@ def make_predictor(
         normalization=normalization,
         device=torch_device,
         options=options,
+        forest=model.forest,
     )
 
 

@@ -1,4 +1,5 @@
-"""Model folders: ``model.safetensors`` + ``model.json``; loading never executes code.
+"""Model folders: ``model.safetensors`` + ``model.json`` (+ ``forest.safetensors`` of a hybrid);
+loading never executes code.
 
 A model folder is self-contained (config, classes, normalisation, data split, metrics,
 timings, correction effort), so it can be copied out of one project's ``rounds/NNNN/`` and
@@ -20,6 +21,8 @@ from safetensors.torch import load_file, save
 from napari_cathode.core.atomic import atomic_write_bytes
 from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.config import ModelConfig
+from napari_cathode.ml.forest import ForestSegmenter, model_forest
+from napari_cathode.ml.forest_store import load_forest
 from napari_cathode.ml.networks import build_network
 
 log = logging.getLogger(__name__)
@@ -33,12 +36,13 @@ FORMAT = "napari-cathode-model"
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A network with its config and the rest of ``model.json``."""
+    """A network with its config, the rest of ``model.json`` and the forest of a hybrid."""
 
     network: torch.nn.Module
     config: ModelConfig
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    forest: ForestSegmenter | None = None
 
 
 def save_model(
@@ -180,4 +184,11 @@ def load_model(directory: str | Path, *, device: torch.device | str = "cpu") -> 
     network.to(device)
     network.eval()
     metadata = {k: v for k, v in document.items() if k != "config"}
-    return LoadedModel(network=network, config=config, metadata=metadata, path=directory)
+    forest = None
+    trees = load_forest(directory)
+    if trees is not None:
+        forest = model_forest(config)
+        forest.forest = trees
+    return LoadedModel(
+        network=network, config=config, metadata=metadata, path=directory, forest=forest
+    )

@@ -63,6 +63,15 @@ class ModelConfig:
         ``percentile`` maps each volume's ``percentiles`` to 0..1 (robust to 8/16-bit/float).
     percentiles : tuple of float
         Low and high percentile of the volume used by the normalisation.
+    forest_weight : float
+        2D models are a hybrid: each round also fits a random forest on multi-scale pixel
+        features of the same labelled voxels (:mod:`napari_cathode.ml.forest`), and prediction
+        averages ``(1 - w) * network + w * forest`` probabilities (uncertainty too). 0 = the
+        network alone. 0.25 was the best single weight over the benchmarks' in-acquisition
+        rounds (0.5 marginally better there) and transfer folds (0 better there).
+    forest_voxels, forest_trees : int
+        Labelled voxels (seeded subsample) and trees of that forest; small enough that the
+        forest fits in a few seconds on 2 cores.
     device : {"auto", "cpu", "cuda"}
         ``auto`` picks CUDA when available.
     mixed_precision : bool
@@ -89,6 +98,9 @@ class ModelConfig:
     histogram_warp: float = 0.0
     normalization: str = "percentile"
     percentiles: tuple[float, float] = (0.5, 99.5)
+    forest_weight: float = 0.25
+    forest_voxels: int = 30_000
+    forest_trees: int = 100
     device: str = "auto"
     mixed_precision: bool = True
     seed: int = 0
@@ -139,6 +151,11 @@ class ModelConfig:
             raise ModelError(f"intensity_jitter must be in 0..5, got {self.intensity_jitter!r}")
         if not 0 <= self.histogram_warp <= 1:
             raise ModelError(f"histogram_warp must be in 0..1, got {self.histogram_warp!r}")
+        if not 0 <= self.forest_weight <= 1:
+            raise ModelError(f"forest_weight must be in 0..1, got {self.forest_weight!r}")
+        for name in ("forest_voxels", "forest_trees"):
+            if int(getattr(self, name)) < 1:
+                raise ModelError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.learning_rate > 0:
             raise ModelError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.normalization not in NORMALIZATIONS:

@@ -57,7 +57,7 @@ class ForestConfig:
 
     sigmas: tuple[float, float] = (1.0, 16.0)
     n_estimators: int = 100
-    max_voxels: int = 300_000
+    max_voxels: int = 50_000
     three_d: bool = False
     percentiles: tuple[float, float] = (0.5, 99.5)
     seed: int = 0
@@ -152,6 +152,7 @@ class ForestSegmenter:
         images: Sequence,
         labels: Sequence,
         slices: Sequence[Sequence[int]] | None = None,
+        normalizations: Sequence[Normalization] | None = None,
     ) -> ForestSegmenter:
         """Fit on the labelled voxels (label > 0) of some slices of some volumes.
 
@@ -163,6 +164,8 @@ class ForestSegmenter:
             Truth of each volume: 0 = unlabeled (ignored), else a class id.
         slices : sequence of sequence of int, optional
             Slices of each volume to use; default: every slice holding a label.
+        normalizations : sequence of Normalization, optional
+            Each volume's normalisation when already known (default: fitted here).
 
         Returns
         -------
@@ -191,7 +194,8 @@ class ForestSegmenter:
         xs, ys = [], []
         for v in sorted({p[0] for p in plan}):
             zs = [z for vv, z, _ in plan if vv == v]
-            feats = self.features(images[v], zs)
+            norm = normalizations[v] if normalizations is not None else None
+            feats = self.features(images[v], zs, norm)
             for feat, z in zip(feats, zs):
                 lab = np.asarray(labels[v][z]).ravel()
                 idx = np.flatnonzero(lab)
@@ -216,7 +220,9 @@ class ForestSegmenter:
         return self
 
     # ---------------------------------------------------------------- predict
-    def predict_proba(self, image, zs: int | Sequence[int]) -> np.ndarray:
+    def predict_proba(
+        self, image, zs: int | Sequence[int], norm: Normalization | None = None
+    ) -> np.ndarray:
         """Class probabilities of slices of ``image``.
 
         Parameters
@@ -225,6 +231,8 @@ class ForestSegmenter:
             Raw volume (normalised like in :meth:`fit`).
         zs : int or sequence of int
             One slice, or several.
+        norm : Normalization, optional
+            The volume's normalisation when already known (default: fitted here).
 
         Returns
         -------
@@ -232,26 +240,46 @@ class ForestSegmenter:
             (K, y, x) for one slice, (len(zs), K, y, x) for several; channels in the order of
             ``classes`` (a class never seen in training has probability 0).
         """
-        if self.forest is None:
-            raise ModelError("the forest is not fitted yet")
         single = np.ndim(zs) == 0
         zlist = [int(zs)] if single else [int(z) for z in zs]
-        norm = self.normalization(image)
-        ids = [c.id for c in self.classes]
-        channel = {int(cid): ids.index(int(cid)) for cid in self.forest.classes_}
-        out = np.zeros((len(zlist), len(ids), *image.shape[1:]), np.float32)
-        for i, z in enumerate(zlist):
-            feat = self.features(image, [z], norm)[0]
-            proba = self.forest.predict_proba(feat.reshape(-1, feat.shape[-1]))
-            for j, cid in enumerate(self.forest.classes_):
-                out[i, channel[int(cid)]] = proba[:, j].reshape(image.shape[1:])
+        norm = norm or self.normalization(image)
+        out = np.stack([self.proba_of_features(self.features(image, [z], norm)[0]) for z in zlist])
         return out[0] if single else out
+
+    def proba_of_features(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities (K, y, x) in class order from features (y, x, F) of one slice."""
+        if self.forest is None:
+            raise ModelError("the forest is not fitted yet")
+        ids = [c.id for c in self.classes]
+        out = np.zeros((len(ids), *features.shape[:-1]), np.float32)
+        proba = self.forest.predict_proba(features.reshape(-1, features.shape[-1]))
+        for j, cid in enumerate(self.forest.classes_):
+            out[ids.index(int(cid))] = proba[:, j].reshape(features.shape[:-1])
+        return out
+
+    def proba_of_planes(self, planes: np.ndarray) -> np.ndarray:
+        """Probabilities (n, K, y, x) of already normalised planes (n, y, x) (2D features)."""
+        feats = pixel_features(planes, range(len(planes)), sigmas=self.config.sigmas)
+        return np.stack([self.proba_of_features(f) for f in feats])
 
     def predict(self, image, zs: int | Sequence[int]) -> np.ndarray:
         """Label ids (uint8) of slices of ``image``: (y, x) or (len(zs), y, x)."""
         proba = self.predict_proba(image, zs)
         ids = np.array([c.id for c in self.classes], np.uint8)
         return ids[np.argmax(proba, axis=-3)]
+
+
+def model_forest(config) -> ForestSegmenter:
+    """The (unfitted) forest of a hybrid model with :class:`ModelConfig` ``config``."""
+    return ForestSegmenter(
+        config.classes,
+        ForestConfig(
+            n_estimators=config.forest_trees,
+            max_voxels=config.forest_voxels,
+            percentiles=config.percentiles,
+            seed=config.seed,
+        ),
+    )
 
 
 class _LazyNormalized:

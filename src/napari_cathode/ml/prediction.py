@@ -74,6 +74,9 @@ class Predictor:
         Intensity normalisation of *this* volume.
     device : torch.device
     options : PredictionOptions
+    forest : ForestSegmenter, optional
+        The fitted forest of a hybrid 2D model: its probabilities are averaged with the
+        network's, weight ``config.forest_weight`` (the uncertainty is that of the average).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Predictor:
         normalization: Normalization,
         device: torch.device,
         options: PredictionOptions = PredictionOptions(),
+        forest=None,
     ) -> None:
         self.network = network.to(device).eval()
         if config.spatial_dims == 2:
@@ -94,6 +98,8 @@ class Predictor:
         self.normalization = normalization
         self.device = device
         self.options = options
+        use_forest = forest is not None and config.forest_weight > 0 and config.spatial_dims == 2
+        self.forest = forest if use_forest else None
         self.class_ids = np.array([c.id for c in config.classes], dtype=np.uint8)
         self.factor = 2 ** (len(config.channels) - 1) if config.architecture == "unet" else 16
 
@@ -191,6 +197,9 @@ class Predictor:
             half = self.config.context_slices // 2
             lo, hi = max(0, z0 - half), min(depth, z1 + half)
             slab = self.normalization.apply(np.asarray(image[lo:hi, ys, xs]))
+            forest = None
+            if self.forest is not None:
+                forest = self.forest.proba_of_planes(slab[z0 - lo : z1 - lo])
             # (planes, F, ny, nx): each plane with its features, computed once per plane.
             slab = np.stack(
                 [
@@ -209,6 +218,9 @@ class Predictor:
             inputs = inputs.reshape(inputs.shape[0], -1, *inputs.shape[3:])
             inputs = torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device)
             probs = self._forward(inputs)  # (nz, K, ny, nx)
+            if forest is not None:
+                weight = float(self.config.forest_weight)
+                probs = (1 - weight) * probs + weight * torch.from_numpy(forest).to(probs)
             return probs.movedim(1, 0)
         halo = self.config.patch_size[0] // 2
         lo, hi = max(0, z0 - halo), min(depth, z1 + halo)

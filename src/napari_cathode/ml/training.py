@@ -38,6 +38,8 @@ from napari_cathode.ml.events import (
     TrainingEvent,
     ValidationEvent,
 )
+from napari_cathode.ml.forest import model_forest
+from napari_cathode.ml.forest_store import FOREST_FILE, save_forest
 from napari_cathode.ml.networks import build_network
 from napari_cathode.ml.normalization import Normalization, fit_normalization
 from napari_cathode.ml.optimisation import Optimisation, draw_batch
@@ -57,6 +59,9 @@ TRAINING_FIELDS = (
     "augmentation",
     "intensity_jitter",
     "histogram_warp",
+    "forest_weight",
+    "forest_voxels",
+    "forest_trees",
     "device",
     "mixed_precision",
     "seed",
@@ -240,6 +245,30 @@ def model_document(
     }
 
 
+def fit_round_forest(
+    volumes: Sequence[TrainingVolume], config: ModelConfig, out_dir: Path
+) -> float | None:
+    """Fit the hybrid's forest on every labelled slice of ``volumes``; seconds, or None.
+
+    Written as ``out_dir/forest.safetensors`` before the final ``model.json``; nothing (and a
+    stale forest file removed) when ``config.forest_weight`` is 0 or the model is 3D.
+    """
+    stale = out_dir / FOREST_FILE
+    if config.forest_weight <= 0 or config.spatial_dims != 2:
+        stale.unlink(missing_ok=True)
+        return None
+    started = time.perf_counter()
+    forest = model_forest(config).fit(
+        [v.image for v in volumes],
+        [v.truth for v in volumes],
+        [v.slices if v.slices is not None else labelled_slices(v.truth) for v in volumes],
+        normalizations=[v.normalization for v in volumes],
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_forest(out_dir, forest.forest)
+    return round(time.perf_counter() - started, 3)
+
+
 def train(
     volumes: Sequence[TrainingVolume],
     *,
@@ -336,6 +365,7 @@ def train(
     assert best is not None  # the last step always validates
     network.load_state_dict(best[2])
     network.eval()
+    forest_seconds = fit_round_forest(volumes, config, out_dir)
     document = model_document(
         metadata,
         config,
@@ -348,6 +378,7 @@ def train(
         train_seconds=train_seconds,
         total_seconds=time.perf_counter() - started,
     )
+    document["timings"]["forest_seconds"] = forest_seconds
     save_model(out_dir, network, config=config, metadata=document)
     yield DoneEvent(
         str(out_dir),
