@@ -1,0 +1,205 @@
+"""Particle-state benchmark: semi-synthetic cracks in real 3D NMC geometry, CNN vs features.
+
+Geometry: the real three-phase NMC segmentation ``slicegan-nmc-3phase/NMC.tif`` (30 × 252 × 253).
+Its active material is split into particles; half of the particles that can hold one (inscribed
+radius ≥ 3 voxels) get one or two internal disc cracks (``core/crack_planting.py``), and the
+grey-value volume is rendered with ``core/imaging_model.py``. Exact answers: which particles are
+cracked and where every crack voxel is.
+
+For each seed (a different cracked subset and rendering) and each number of labelled particles per
+state (5, 10, 20, 50), the CNN (``ml/state_classifier.py``) and a random forest on hand-made
+features (voxels, mean grey, grey variance, the analysis' ``cracked`` flag) are trained on the same
+labelled particles and scored on the same held-out ones. Then Grad-CAM of the 20-per-state model on
+every correctly classified cracked held-out particle: the share of its mass inside the crack
+(dilated by one voxel) vs the crack's share of the particle, both on the three planes the model
+sees. Last, the time to classify every particle of a 300³ volume.
+
+Run: ``nice -n 10 .venv/bin/python benchmarks/particle_states.py [--seeds 0 1] [--steps 300]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+from scipy import ndimage as ndi
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import accuracy_score, f1_score
+
+from napari_cathode.core.analysis.fragmentation import crack_labels
+from napari_cathode.core.analysis.particles import separate_particles
+from napari_cathode.core.crack_planting import inscribed_radii, plant_cracks
+from napari_cathode.core.imaging_model import render_fib_sem
+from napari_cathode.core.particle_crops import (
+    crop_geometries,
+    mass_inside,
+    particle_features,
+    particle_views,
+)
+from napari_cathode.ml.state_classifier import (
+    StateModelConfig,
+    grad_cam,
+    load_state_model,
+    predict_probabilities,
+    train_state_classifier,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+NMC = ROOT.parent / "shared" / "data" / "slicegan-nmc-3phase" / "NMC.tif"
+SECTION = ROOT / "docs" / "benchmarks.d" / "particle_states.md"
+SIZES = (5, 10, 20, 50)
+log = logging.getLogger("benchmarks.particle_states")
+
+
+def real_geometry() -> tuple[np.ndarray, np.ndarray]:
+    """NMC.tif as 1 pore / 2 active / 3 binder, and its particle instances."""
+    raw = tifffile.imread(NMC)
+    labels = np.select([raw == 0, raw == 128, raw == 255], [1, 2, 3]).astype(np.uint8)
+    instances = separate_particles(labels == 2, min_voxels=200)
+    return labels, instances
+
+
+def semi_synthetic(labels, instances, seed: int) -> dict:
+    """Crack half the eligible particles, render, and derive what each method gets to see."""
+    rng = np.random.default_rng(seed)
+    eligible = np.flatnonzero(inscribed_radii(instances) >= 3)
+    cracked_ids = rng.choice(eligible, len(eligible) // 2, replace=False)
+    cracked_labels, cracks = plant_cracks(labels, instances, cracked_ids, rng=rng)
+    image = render_fib_sem(cracked_labels, rng=rng)
+    solid = instances.copy()
+    solid[cracks > 0] = 0  # a segmentation that resolves the cracks
+    found = crack_labels(solid, cracked_labels == 2)
+    return {
+        "image": image,
+        "eligible": eligible,
+        "truth": np.isin(eligible, cracked_ids).astype(int),
+        "cracks": cracks,
+        # baseline features, (a) segmentation resolves the cracks, (b) it does not
+        "features_resolved": particle_features(image, solid, cracks=found).set_index("particle"),
+        "features_unresolved": particle_features(image, instances).set_index("particle"),
+    }
+
+
+def forest_f1(features, eligible, truth, train, test, seed) -> tuple[float, float]:
+    columns = ["voxels", "mean_grey", "grey_variance", "cracked"]
+    x = features.loc[eligible, columns].to_numpy(float)
+    forest = RandomForestClassifier(n_estimators=300, random_state=seed).fit(x[train], truth[train])
+    predicted = forest.predict(x[test])
+    return accuracy_score(truth[test], predicted), f1_score(truth[test], predicted)
+
+
+def run_seed(labels, instances, seed: int, steps: int, work: Path) -> dict:
+    data = semi_synthetic(labels, instances, seed)
+    image, eligible, truth = data["image"], data["eligible"], data["truth"]
+    low, high = np.percentile(image, [0.5, 99.5])
+    geometries = crop_geometries(instances, particles=eligible)
+    dilated = ndi.binary_dilation(data["cracks"] > 0, structure=ndi.generate_binary_structure(3, 1))
+    views = particle_views(image, instances, geometries, low=low, high=high, extra=dilated)
+    inputs, crack_views = views[:, :2], views[:, 2]
+    rng = np.random.default_rng(100 + seed)
+    pools = [rng.permutation(np.flatnonzero(truth == c)) for c in (0, 1)]
+    largest = max(SIZES)
+    test = np.setdiff1d(np.arange(len(truth)), np.concatenate([p[:largest] for p in pools]))
+    rows = []
+    for n in SIZES:
+        train = np.concatenate([p[:n] for p in pools])
+        config = StateModelConfig(steps=steps, seed=seed)
+        started = time.monotonic()
+        for _ in train_state_classifier(inputs[train], truth[train], config, work / f"m{n}"):
+            pass
+        seconds = time.monotonic() - started
+        model = load_state_model(work / f"m{n}")
+        predicted = predict_probabilities(model.network, inputs[test]).argmax(1)
+        row = {
+            "seed": seed,
+            "labelled_per_state": n,
+            "held_out": len(test),
+            "held_out_cracked": int(truth[test].sum()),
+            "cnn_accuracy": accuracy_score(truth[test], predicted),
+            "cnn_f1": f1_score(truth[test], predicted),
+            "train_seconds": seconds,
+        }
+        for name in ("resolved", "unresolved"):
+            acc, f1 = forest_f1(data[f"features_{name}"], eligible, truth, train, test, seed)
+            row[f"forest_{name}_accuracy"], row[f"forest_{name}_f1"] = acc, f1
+        if n == 20:
+            row["grad_cam"] = cam_check(model, inputs, crack_views, truth, predicted, test)
+        log.info("%s", {k: v for k, v in row.items() if k != "grad_cam"})
+        rows.append(row)
+    return {"rows": rows, "particles": int(instances.max()), "eligible": len(eligible)}
+
+
+def cam_check(model, inputs, crack_views, truth, predicted, test) -> dict:
+    """Crack mass vs crack area share of Grad-CAM (and ++) on correctly found cracked particles."""
+    hits = test[(predicted == 1) & (truth[test] == 1)]
+    out = {"particles": len(hits)}
+    for name, plus in (("gradcam", False), ("gradcampp", True)):
+        heat = grad_cam(model.network, inputs[hits], class_index=1, plus_plus=plus)
+        ratios = []
+        for k, index in enumerate(hits):
+            domain = inputs[index, 1] > 0
+            mass, share = mass_inside(heat[k], crack_views[index] > 0, domain)
+            ratios.append(mass / share if share > 0 else np.nan)
+        ratios = np.asarray(ratios)
+        out[name] = {
+            "median_ratio": float(np.nanmedian(ratios)) if len(ratios) else None,
+            "fraction_ratio_ge_3": float(np.mean(ratios >= 3)) if len(ratios) else None,
+        }
+    return out
+
+
+def timing_300(model_dir: Path) -> dict:
+    """Classify every particle of a 300³ volume: real geometry mirrored to 300³, rendered."""
+    from napari_cathode.jobs.particle_states_job import classify_particles
+
+    labels, _ = real_geometry()
+    reps = [int(np.ceil(300 / n)) for n in labels.shape]
+    big = np.concatenate([np.flip(labels, 0) if i % 2 else labels for i in range(reps[0])], 0)
+    big = np.pad(big, [(0, 0), (0, 300 - labels.shape[1]), (0, 300 - labels.shape[2])], "reflect")
+    big = np.ascontiguousarray(big[:300, :300, :300])
+    image = render_fib_sem(big, rng=np.random.default_rng(0))
+    started = time.monotonic()
+    instances = separate_particles(big == 2, min_voxels=200)
+    separation = time.monotonic() - started
+    model = load_state_model(model_dir)
+    started = time.monotonic()
+    table = classify_particles(image, instances, model)
+    classify = time.monotonic() - started
+    return {
+        "shape": list(big.shape),
+        "particles": len(table),
+        "separation_seconds": separation,
+        "classify_seconds": classify,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--json", default="/tmp/particle_states_benchmark.json")
+    parser.add_argument("--skip-timing", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(2)
+    labels, instances = real_geometry()
+    results = {"seeds": [], "steps": args.steps, "threads": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory() as folder:
+        for seed in args.seeds:
+            results["seeds"].append(run_seed(labels, instances, seed, args.steps, Path(folder)))
+            Path(args.json).write_text(json.dumps(results, indent=1))
+        if not args.skip_timing:
+            results["timing"] = timing_300(Path(folder) / "m20")
+    Path(args.json).write_text(json.dumps(results, indent=1))
+    log.info("wrote %s", args.json)
+
+
+if __name__ == "__main__":
+    main()
