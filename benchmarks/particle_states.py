@@ -186,9 +186,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--json", default="/tmp/particle_states_benchmark.json")
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(2)
+    # one thread: on the shared 2-core VM two threads oversubscribed (25x slower per step)
+    torch.set_num_threads(args.threads)
     labels, instances = real_geometry()
     results = {"seeds": [], "steps": args.steps, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as folder:

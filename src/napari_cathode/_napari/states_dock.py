@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 import napari
 import numpy as np
@@ -33,19 +32,16 @@ from qtpy.QtWidgets import (
 
 from napari_cathode._napari import notifications as note
 from napari_cathode._napari.session import session_for
+from napari_cathode._napari.states_layers import PARTICLES, put_layer, show_labelled_points
+from napari_cathode._napari.states_results import StatesResults
 from napari_cathode.core.particle_states import (
     load_instances,
     load_particle_labels,
     save_particle_labels,
-    state_volume,
 )
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent, StepEvent
 
 log = logging.getLogger(__name__)
-
-PARTICLES, LABELLED, STATE, HEAT = "particles", "state labels", "state", "Grad-CAM"
-#: Colours of states 1, 2, ... (Labels layer and labelled points).
-PALETTE = ("#2ca02c", "#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b")
 
 
 def _run_training(project: str, steps: int, started: list):
@@ -60,7 +56,7 @@ def _run_training(project: str, steps: int, started: list):
         job.close()
 
 
-class StatesDock(QWidget):
+class StatesDock(StatesResults, QWidget):
     """Dock widget: state names, label by clicking, train, predict, explain, export."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -95,34 +91,25 @@ class StatesDock(QWidget):
         self.export_path.setPlaceholderText("heat map file (.tif or .png)")
         self.export_button = QPushButton("Export heat map")
 
-        label_box = QGroupBox("1 · Label")
-        form = QFormLayout(label_box)
-        form.addRow("states", self.state_names)
-        form.addRow(self.find_button)
-        form.addRow("state", self.state)
-        form.addRow(self.click_to_label)
-        form.addRow(self.counts)
-        train_box = QGroupBox("2 · Train")
-        form = QFormLayout(train_box)
-        form.addRow("steps", self.steps)
-        row = QHBoxLayout()
+        buttons = QWidget()
+        row = QHBoxLayout(buttons)
+        row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.train_button)
         row.addWidget(self.stop_button)
-        form.addRow(row)
-        form.addRow(self.progress)
-        predict_box = QGroupBox("3 · Predict")
-        form = QFormLayout(predict_box)
-        form.addRow(self.predict_button)
-        form.addRow(self.result)
-        explain_box = QGroupBox("4 · Explain (Grad-CAM)")
-        form = QFormLayout(explain_box)
-        form.addRow("particle", self.particle)
-        form.addRow(self.plus_plus)
-        form.addRow(self.explain_button)
-        form.addRow(self.export_path)
-        form.addRow(self.export_button)
         layout = QVBoxLayout(self)
-        for box in (label_box, train_box, predict_box, explain_box):
+        for title, rows in (
+            ("1 · Label", [("states", self.state_names), self.find_button, ("state", self.state),
+                           self.click_to_label, self.counts]),
+            ("2 · Train", [("steps", self.steps), buttons, self.progress]),
+            ("3 · Predict", [self.predict_button, self.result]),
+            ("4 · Explain (Grad-CAM)", [("particle", self.particle), self.plus_plus,
+                                        self.explain_button, self.export_path,
+                                        self.export_button]),
+        ):  # fmt: skip
+            box = QGroupBox(title)
+            form = QFormLayout(box)
+            for item in rows:
+                form.addRow(*item) if isinstance(item, tuple) else form.addRow(item)
             layout.addWidget(box)
         layout.addStretch()
 
@@ -194,17 +181,8 @@ class StatesDock(QWidget):
     def _scale(self):
         return tuple(float(v) for v in self.session.project.voxel_size)
 
-    def _put(self, name: str, data, kind: str, **kwargs):
-        if name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            layer.data = data
-            for key, value in kwargs.items():
-                setattr(layer, key, value)
-            return layer
-        return getattr(self.viewer, f"add_{kind}")(data, name=name, scale=self._scale(), **kwargs)
-
     def _show_particles(self) -> None:
-        self._put(PARTICLES, self.instances, "labels", opacity=0.3)
+        put_layer(self.viewer, PARTICLES, self.instances, "labels", self._scale(), opacity=0.3)
         self._show_labels()
 
     def _show_labels(self) -> None:
@@ -212,10 +190,7 @@ class StatesDock(QWidget):
         if project is None or self.instances is None:
             return
         labels = load_particle_labels(project.path)
-        points = np.array([lab.point for lab in labels.labels], float).reshape(-1, 3)
-        colours = [PALETTE[labels.state_index(lab.state) % len(PALETTE)] for lab in labels.labels]
-        layer = self._put(LABELLED, points, "points", size=4, face_color=colours or "white")
-        layer.face_color = colours or "white"
+        show_labelled_points(self.viewer, labels, self._scale())
         counts = labels.counts(self.instances)
         self.counts.setText(", ".join(f"{s}: {n}" for s, n in counts.items()) + " labelled")
 
@@ -303,78 +278,3 @@ class StatesDock(QWidget):
     def stop(self) -> None:
         for job in self._jobs:
             threading.Thread(target=job.cancel, name="cancel-states", daemon=True).start()
-
-    # ------------------------------------------------------------------ predict / explain
-    def predict(self):
-        """Classify every particle (worker thread); adds the "state" Labels layer."""
-        from napari_cathode.jobs.particle_states_job import predict_project_states
-
-        project = self._project()
-        if project is None:
-            return None
-        worker = thread_worker(predict_project_states, start_thread=False, ignore_errors=True)(
-            project.path
-        )
-        worker.returned.connect(self._predicted)
-        worker.errored.connect(lambda error: self._fail(error, "predicting states"))
-        worker.start()
-        return worker
-
-    def _predicted(self, result) -> None:
-        from napari.utils.colormaps import DirectLabelColormap
-
-        table, instances, states = result
-        index = {s: i for i, s in enumerate(states)}
-        volume = state_volume(
-            instances, {int(p): index[s] for p, s in zip(table["particle"], table["state"])}
-        )
-        colours = {None: "transparent", 0: "transparent"}
-        colours.update({i + 1: PALETTE[i % len(PALETTE)] for i in range(len(states))})
-        self._put(STATE, volume, "labels", colormap=DirectLabelColormap(color_dict=colours))
-        counts = ", ".join(f"{s}: {int((table['state'] == s).sum())}" for s in states)
-        path = Path(self.session.project.path) / "states" / "particles.csv"
-        self.result.setText(f"{len(table)} particles — {counts}; table: {path}")
-
-    def explain(self):
-        """Grad-CAM of the chosen particle's prediction as an image layer (worker thread)."""
-        from napari_cathode.jobs.particle_states_job import explain_particle
-
-        project = self._project()
-        if project is None:
-            return None
-        worker = thread_worker(explain_particle, start_thread=False, ignore_errors=True)(
-            project.path, self.particle.value(), plus_plus=self.plus_plus.isChecked()
-        )
-        worker.returned.connect(self._explained)
-        worker.errored.connect(lambda error: self._fail(error, "explaining"))
-        worker.start()
-        return worker
-
-    def _explained(self, result: dict) -> None:
-        self.explanation = result
-        start = np.array([s.start for s in result["box"]], float)
-        layer = self._put(
-            HEAT, result["heat"], "image", colormap="turbo", blending="additive", opacity=0.6
-        )
-        layer.translate = start * np.array(self._scale())
-        layer.contrast_limits = (0.0, 1.0)
-        probabilities = ", ".join(f"{s} {p:.2f}" for s, p in result["probabilities"].items())
-        self.result.setText(
-            f"particle {result['particle']}: {result['predicted']} ({probabilities}); heat map "
-            f"of '{result['state']}' on its three central planes"
-        )
-
-    def export_heat_map(self) -> Path | None:
-        """Save the last explanation as TIFF (float map) or PNG (overlay)."""
-        from napari_cathode.core.heat_maps import save_heat_map
-
-        if self.explanation is None:
-            self._fail("explain a particle first")
-            return None
-        try:
-            return save_heat_map(
-                self.export_path.text().strip(), self.explanation["heat"], self.explanation["image"]
-            )
-        except Exception as error:
-            self._fail(error, "exporting the heat map")
-            return None

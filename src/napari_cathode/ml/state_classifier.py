@@ -266,17 +266,25 @@ def grad_cam(
     Returns
     -------
     numpy.ndarray float32
-        ``(N, *spatial)``, each map scaled to 0..1 by MONAI.
+        ``(N, *spatial)``, each map divided by its maximum (0..1; all 0 if the map is).
     """
     network.eval()
     cam_type = GradCAMpp if plus_plus else GradCAM
-    cam = cam_type(nn_module=network, target_layers=layer)
+    # MONAI's default post-processing maps max -> 0 and min -> 1 (it flips the map); keep the
+    # map as it is and scale each one by its own maximum instead
+    cam = cam_type(nn_module=network, target_layers=layer, postprocessing=_scale_to_max)
     x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
-    if class_index is None:
-        maps = cam(x)
-    else:
-        maps = cam(x, class_idx=int(class_index))
+    kwargs = {} if class_index is None else {"class_idx": int(class_index)}
+    # MONAI's GradCAMpp multiplies the (N, K) class scores into the (N, C, ...) gradients, which
+    # only broadcasts for one sample at a time
+    batches = torch.split(x, 1) if plus_plus else (x,)
+    maps = torch.cat([cam(batch, **kwargs) for batch in batches])
     return maps[:, 0].detach().numpy().astype(np.float32)
+
+
+def _scale_to_max(maps: torch.Tensor) -> torch.Tensor:
+    peak = maps.flatten(1).amax(1).clamp_min(1e-12)
+    return maps / peak.view(-1, *[1] * (maps.ndim - 1))
 
 
 def save_state_model(
