@@ -102,7 +102,7 @@ def run_seed(labels, instances, seed: int, steps: int, work: Path) -> dict:
     geometries = crop_geometries(instances, particles=eligible)
     dilated = ndi.binary_dilation(data["cracks"] > 0, structure=ndi.generate_binary_structure(3, 1))
     views = particle_views(image, instances, geometries, low=low, high=high, extra=dilated)
-    inputs, crack_views = views[:, :2], views[:, 2]
+    inputs, crack_views = views[:, :3], views[:, 3]
     rng = np.random.default_rng(100 + seed)
     pools = [rng.permutation(np.flatnonzero(truth == c)) for c in (0, 1)]
     largest = max(SIZES)
@@ -169,15 +169,14 @@ def timing_300(model_dir: Path) -> dict:
     instances = separate_particles(big == 2, min_voxels=200)
     separation = time.monotonic() - started
     model = load_state_model(model_dir)
-    started = time.monotonic()
-    table = classify_particles(image, instances, model)
-    classify = time.monotonic() - started
-    return {
-        "shape": list(big.shape),
-        "particles": len(table),
-        "separation_seconds": separation,
-        "classify_seconds": classify,
-    }
+    out = {"shape": list(big.shape), "separation_seconds": separation}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        started = time.monotonic()
+        table = classify_particles(image, instances, model)
+        out[f"classify_seconds_{threads}_threads"] = time.monotonic() - started
+    out["particles"] = len(table)
+    return out
 
 
 def main() -> None:

@@ -167,7 +167,7 @@ def test_cli_particles_label_train_predict_explain(project, capsys, tmp_path):
     from napari_cathode.jobs.particle_states_job import project_instances
 
     _label_all(project, project_instances(project))
-    code, out, _ = _run(capsys, ["classify", "train", "--project", path, "--steps", "30"])
+    code, out, _ = _run(capsys, ["classify", "train", "--project", path, "--steps", "10"])
     assert code == 0
     assert set(out["report"]["per_class"]) == {"intact", "cracked"}
     assert {"precision", "recall"} <= set(out["report"]["per_class"]["cracked"])
@@ -206,7 +206,7 @@ def test_cli_images_train_predict_explain_prints_precision_recall(tmp_path, caps
     images = str(tmp_path / "images")
     code, out, _ = _run(
         capsys, ["classify", "train", "--images", images, "--model", model, "--tile", "32",
-                 "--steps", "40"]
+                 "--steps", "10"]
     )  # fmt: skip
     assert code == 0 and set(out["report"]["per_class"]["spotted"]) >= {"precision", "recall"}
     code, out, _ = _run(capsys, ["classify", "predict", "--images", images, "--model", model])

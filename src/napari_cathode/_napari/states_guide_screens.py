@@ -1,4 +1,4 @@
-"""Screenshots of the "Particle states" dock for ``docs/guide.md`` (label → train → predict → explain).
+"""Screenshots of the "Particle states" dock for ``docs/guide.md``: label, train, predict, explain.
 
 Run under Xvfb (the canvas must be drawn)::
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from skimage.measure import regionprops_table
 
-from napari_cathode.core.analysis.particles import measure_particles
 from napari_cathode.core.errors import CathodeError, ModelError
 from napari_cathode.core.particle_crops import (
     crop_geometries,
@@ -138,14 +138,23 @@ def classify_particles(
     voxel_size=(1.0, 1.0, 1.0),
     normalization=None,
 ) -> pd.DataFrame:
-    """State and probability of every particle: id, centroid, size, state, probability.
+    """State and probability of every particle: id, centroid (voxels), size, state, probability.
 
     Crops are made and classified ``CHUNK`` particles at a time, so memory stays bounded.
     """
     normalization = normalization or fit_normalization(image)
-    table = measure_particles(instances, voxel_size=voxel_size)[
-        ["particle", "centroid_z", "centroid_y", "centroid_x", "voxels", "volume"]
-    ]
+    # centroids and sizes only: measure_particles' marching-cubes surfaces cost ~ the whole run
+    props = regionprops_table(instances, properties=("label", "centroid", "num_pixels"))
+    table = pd.DataFrame(
+        {
+            "particle": props["label"].astype(int),
+            "centroid_z": props["centroid-0"],
+            "centroid_y": props["centroid-1"],
+            "centroid_x": props["centroid-2"],
+            "voxels": props["num_pixels"].astype(int),
+        }
+    )
+    table["volume"] = table["voxels"] * float(np.prod(np.asarray(voxel_size, float)))
     states = model.config.states
     probabilities = np.zeros((len(table), len(states)), np.float32)
     particles = table["particle"].to_numpy()

@@ -49,7 +49,7 @@ class StateModelConfig:
     states: tuple[str, ...] = ("intact", "cracked")
     kind: str = "particle"
     spatial_dims: int = 2
-    in_channels: int = 2
+    in_channels: int = 3
     input_size: int = 24
     widths: tuple[int, int, int, int] = (8, 16, 32, 64)
     steps: int = 300
@@ -127,7 +127,7 @@ def build_state_network(config: StateModelConfig) -> torch.nn.Module:
 
 def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random flips of every spatial axis, then the order of the tiles of a view mosaic
-    (width = 3 × height) or of the axes of a 3D crop is shuffled."""
+    (width = 3 × height, each tile possibly transposed) or of the axes of a 3D crop is shuffled."""
     spatial = list(range(2, batch.ndim))
     flips = [a for a in spatial if torch.rand(1, generator=generator).item() < 0.5]
     if flips:
@@ -138,6 +138,8 @@ def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     side = batch.shape[2]
     if batch.shape[3] == 3 * side:
         tiles = [batch[..., i * side : (i + 1) * side] for i in order]
+        if torch.rand(1, generator=generator).item() < 0.5:  # a plane's two axes are alike too
+            tiles = [tile.transpose(2, 3) for tile in tiles]
         return torch.cat(tiles, dim=3).contiguous()
     return batch
 
@@ -227,14 +229,25 @@ def train_state_classifier(
 
 @torch.no_grad()
 def predict_probabilities(
-    network: torch.nn.Module, inputs: np.ndarray, *, batch_size: int = 64
+    network: torch.nn.Module, inputs: np.ndarray, *, batch_size: int = 64, flips: bool = False
 ) -> np.ndarray:
-    """Softmax probabilities ``(N, K)`` of the samples."""
+    """Softmax probabilities ``(N, K)`` of the samples.
+
+    With ``flips`` the probabilities are averaged over the sample and its flips along each
+    spatial axis (test-time augmentation; one forward pass per flip pattern).
+    """
     network.eval()
+    spatial = list(range(2, np.ndim(inputs)))
+    patterns = [[]]
+    if flips:
+        patterns = [[a for k, a in enumerate(spatial) if mask >> k & 1]
+                    for mask in range(2 ** len(spatial))]  # fmt: skip
     out = []
     for start in range(0, len(inputs), batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size]))
-        out.append(torch.softmax(network(batch.float()), dim=1).numpy())
+        batch = batch.float()
+        total = sum(torch.softmax(network(batch.flip(p) if p else batch), dim=1) for p in patterns)
+        out.append((total / len(patterns)).numpy())
     if not out:
         return np.zeros((0, network.fc.out_features), np.float32)
     return np.concatenate(out)
