@@ -182,7 +182,10 @@ class StatesDock(StatesResults, QWidget):
         return tuple(float(v) for v in self.session.project.voxel_size)
 
     def _show_particles(self) -> None:
-        put_layer(self.viewer, PARTICLES, self.instances, "labels", self._scale(), opacity=0.3)
+        unit = self.session.project.unit
+        put_layer(
+            self.viewer, PARTICLES, self.instances, "labels", self._scale(), unit, opacity=0.3
+        )
         self._show_labels()
 
     def _show_labels(self) -> None:
@@ -190,7 +193,7 @@ class StatesDock(StatesResults, QWidget):
         if project is None or self.instances is None:
             return
         labels = load_particle_labels(project.path)
-        show_labelled_points(self.viewer, labels, self._scale())
+        show_labelled_points(self.viewer, labels, self._scale(), self.session.project.unit)
         counts = labels.counts(self.instances)
         self.counts.setText(", ".join(f"{s}: {n}" for s, n in counts.items()) + " labelled")
 
@@ -238,6 +241,7 @@ class StatesDock(StatesResults, QWidget):
             return False
         self._jobs = []
         steps = steps or self.steps.value()
+        self.steps.setValue(steps)  # the field shows what really runs
         worker = thread_worker(_run_training, start_thread=False, ignore_errors=True)(
             str(project.path), steps, self._jobs
         )

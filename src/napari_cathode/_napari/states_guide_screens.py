@@ -65,6 +65,10 @@ def make_screenshots(out: Path, *, steps: int = 200, per_state: int = 10) -> lis
     viewer.window.resize(1600, 1000)
     _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, DOCK)
     dock.session.open(project.path)
+    for role in ("truth", "proposal"):
+        layer = dock.session.layer(role)
+        if layer is not None:
+            layer.visible = False
     dock.find_particles()
     instances = dock.instances
     cracks = crack_labels(instances, phantom.truth == 2)
@@ -78,7 +82,8 @@ def make_screenshots(out: Path, *, steps: int = 200, per_state: int = 10) -> lis
     for state, particles in chosen.items():
         dock.state.setCurrentText(state)
         for particle in particles:
-            point = np.argwhere(instances == particle)[0]
+            voxels = np.argwhere(instances == particle)
+            point = voxels[np.argmin(((voxels - voxels.mean(0)) ** 2).sum(1))]  # near its centre
             dock._on_click(viewer, _Click(tuple(point * scale)))
     written = [out / "states_label.png"]
     viewer.dims.set_point(0, 20 * scale[0])

@@ -36,7 +36,7 @@ class StatesResults:
 
     def _predicted(self, result) -> None:
         table, instances, states = result
-        show_states(self.viewer, table, instances, states, self._scale())
+        show_states(self.viewer, table, instances, states, self._scale(), self.session.project.unit)
         counts = ", ".join(f"{s}: {int((table['state'] == s).sum())}" for s in states)
         path = Path(self.session.project.path) / "states" / "particles.csv"
         self.result.setText(f"{len(table)} particles — {counts}; table: {path}")
@@ -58,7 +58,7 @@ class StatesResults:
 
     def _explained(self, result: dict) -> None:
         self.explanation = result
-        show_heat(self.viewer, result, self._scale())
+        show_heat(self.viewer, result, self._scale(), self.session.project.unit)
         probabilities = ", ".join(f"{s} {p:.2f}" for s, p in result["probabilities"].items())
         self.result.setText(
             f"particle {result['particle']}: {result['predicted']} ({probabilities}); heat map "
