@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "analyze",
     "export",
+    "classify",
 )
 
 log = logging.getLogger("napari_cathode")
