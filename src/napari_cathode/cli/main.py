@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "analyze",
     "export",
+    "kinetics",
 )
 
 log = logging.getLogger("napari_cathode")
