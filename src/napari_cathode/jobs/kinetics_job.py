@@ -48,7 +48,7 @@ class KineticsRequest:
     static_classes: tuple[str, ...] = ("pore", "binder")
     h_max: float = 2.0
     min_voxels: int = 20
-    block_voxels: int = 2**24
+    block_voxels: int = 2**22
     device: str = "auto"
 
     def __post_init__(self) -> None:

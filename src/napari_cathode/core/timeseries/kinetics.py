@@ -39,8 +39,8 @@ from napari_cathode.core.timeseries.series import check_block_finite
 
 log = logging.getLogger(__name__)
 
-#: Largest block (voxels) read at once by default: 16 Mvoxel ≈ 64 MB of float32.
-DEFAULT_BLOCK_VOXELS = 2**24
+#: Largest block (voxels) read at once by default: 4 Mvoxel (16 MB of float32).
+DEFAULT_BLOCK_VOXELS = 2**22
 #: Fewest interior voxels a static class needs (in every time point) to anchor the normalisation.
 MIN_STATIC = 1000
 

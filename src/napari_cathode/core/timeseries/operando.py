@@ -79,6 +79,7 @@ def render_operando(
     h_max: float = 2.0,
     min_voxels: int = 20,
     seed: int = 0,
+    out=None,
 ) -> tuple[np.ndarray, OperandoTruth]:
     """Render a (t, z, y, x) float32 operando series and its exact answers.
 
@@ -105,10 +106,13 @@ def render_operando(
         Particle separation settings (see
         :func:`~napari_cathode.core.analysis.particles.separate_particles`).
     seed : int
+    out : writable array-like (t, z, y, x), optional
+        Where to write the frames one by one (e.g. a zarr array, for series larger than
+        memory); returned as ``frames``.
 
     Returns
     -------
-    frames : numpy.ndarray of float32, (t, z, y, x)
+    frames : numpy.ndarray of float32, (t, z, y, x), or ``out``
     truth : OperandoTruth
     """
     classes = np.asarray(classes)
@@ -139,7 +143,7 @@ def render_operando(
     gain = 1.0 + gain_change * times / last
     offset = dark_change * times / last
     sigma = (0.0 if flat else blur, blur, blur)
-    frames = np.empty((time_points, *classes.shape), dtype=np.float32)
+    frames = np.empty((time_points, *classes.shape), np.float32) if out is None else out
     switched = np.zeros((time_points, count + 1))
     contrast = LEVELS["reacted"] - LEVELS["pristine"]
     active = particles > 0
@@ -154,7 +158,7 @@ def render_operando(
         clean[active] = LEVELS["pristine"] + contrast * state
         moved = ndi.shift(clean, drift[t], order=1, mode="nearest") if t else clean
         frame = ndi.gaussian_filter(moved, sigma) * gain[t] + offset[t]
-        frames[t] = frame + rng.normal(0, noise, frame.shape).astype(np.float32)
+        frames[t] = (frame + rng.normal(0, noise, frame.shape)).astype(np.float32)
     truth = OperandoTruth(
         classes.astype(np.uint8),
         particles,
