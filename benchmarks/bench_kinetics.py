@@ -205,7 +205,8 @@ def write_section(results: dict) -> None:
             data="semi-synthetic: real NMC geometry (slicegan-nmc-3phase 3D labels; "
             "superres-nmc-slice 2D labels) with synthetic grey values, per-particle logistic "
             "conversion (a third as shrinking cores), sub-voxel drift (random walk), Gaussian "
-            "blur σ=1, a −20 % linear gain change, Gaussian noise σ=0.04 (grey levels 0.15–0.80); 24 time points",
+            "blur σ=1, a −20 % linear gain change, Gaussian noise σ=0.04 (grey levels "
+            "0.15–0.80); 24 time points",
         ),
     ]
     for key, title in (("nmc_3d", "3D NMC geometry"), ("nmc_2d", "2D NMC movie (t, y, x)")):
