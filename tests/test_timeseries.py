@@ -93,7 +93,7 @@ def test_single_time_point_is_refused(tmp_path):
 
 def test_nan_frame_is_refused_naming_the_time_point(tmp_path):
     bad = SERIES.copy()
-    bad[3, 1, 4, 4] = np.nan  # the middle slice of time point 3
+    bad[3, 2, 4, 4] = np.nan  # the middle slice of time point 3
     np.save(tmp_path / "bad.npy", bad)
     with pytest.raises(VolumeError, match="time point 3 holds NaN"):
         open_series(tmp_path / "bad.npy")
@@ -171,3 +171,16 @@ def test_kinetics_recover_onsets_on_semi_synthetic_series(nmc_crop):
     assert np.median(onset_error) <= 1.0
     assert np.abs(result.drift - truth.drift).max() < 1.0
     assert {"mean", "p10", "p90", "switched_fraction"} <= set(result.trajectories.columns)
+
+
+def test_napari_reader_opens_an_ome_zarr_time_series(tmp_path):
+    from ome_zarr.writer import write_image
+
+    from napari_cathode._napari.reader import get_reader
+
+    root = zarr.open_group(str(tmp_path / "op.ome.zarr"), mode="w")
+    write_image(SERIES, root, axes="tzyx", scale_factors=())
+    [(data, kwargs, kind)] = get_reader(str(tmp_path / "op.ome.zarr"))(
+        str(tmp_path / "op.ome.zarr")
+    )
+    assert kind == "image" and data.shape == SERIES.shape and len(kwargs["scale"]) == 4
