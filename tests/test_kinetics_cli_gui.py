@@ -86,3 +86,33 @@ def test_kinetics_dock_links_curves_and_particles(make_napari_viewer, qtbot, tmp
     assert dock.plot.selected == other
     assert dock.plot.lines[other].get_linewidth() == 3.0
     assert f"particle {other}: onset" in dock.details.text()
+
+
+def test_cli_kinetics_predict_mode_matches_per_time_point(tmp_path, operando):
+    """--mode predict: the project model segments every time point; instances are matched."""
+    from napari_cathode.jobs.training_runs import set_project_start
+
+    _, frames, truth = operando
+    project = _project(tmp_path, frames[:, :8], truth_crop := _crop(truth))
+    np.save(tmp_path / "short.npy", frames[:6, :8])
+    set_project_start(project.path, "starter")
+    out = tmp_path / "k"
+    args = ["kinetics", str(project.path), "--out", str(out), "--mode", "predict"]
+    assert main([*args, "--series", str(tmp_path / "short.npy"), "--reference", "0"]) == 0
+    frames_table = pd.read_csv(out / "frames.csv")
+    assert {"split", "appeared", "disappeared"} <= set(frames_table.columns)
+    particles = pd.read_csv(out / "particles.csv")
+    assert particles["particle"].max() >= truth_crop.particles.max()
+    assert {"split_at", "merged_at", "disappeared_at", "appeared"} <= set(particles.columns)
+
+
+def _crop(truth):
+    """The truth of the first 8 slices (classes only are used by the project)."""
+    from types import SimpleNamespace
+
+    from napari_cathode.core.analysis.particles import separate_particles
+
+    classes = truth.classes[:8]
+    return SimpleNamespace(
+        classes=classes, particles=separate_particles(classes == 2, h_max=2.0, min_voxels=20)
+    )

@@ -151,14 +151,16 @@ def test_instance_matching_survives_a_planted_split():
 def test_logistic_fit_recovers_known_parameters():
     times = np.arange(24.0)
     truth = dict(base=0.8, amplitude=-0.25, onset=11.3, rate=0.7)
-    values = logistic(times, **truth) + RNG.normal(0, 0.005, times.size)
+    rng = np.random.default_rng(0)
+    values = logistic(times, **truth) + rng.normal(0, 0.005, times.size)
     fit = fit_logistic(times, values)
     assert fit.ok
     assert abs(fit.onset - truth["onset"]) < 0.2
-    assert abs(fit.rate / truth["rate"] - 1) < 0.1
+    assert abs(fit.rate / truth["rate"] - 1) < 0.15
     assert abs(fit.start - (fit.onset - np.log(9) / fit.rate)) < 1e-9
-    flat = fit_logistic(times, 0.8 + RNG.normal(0, 0.005, times.size))
-    assert not flat.ok and "no clear transition" in flat.reason
+    for seed in range(20):  # noise alone is no transition
+        noise = np.random.default_rng(seed).normal(0, 0.005, times.size)
+        assert not fit_logistic(times, 0.8 + noise).ok
 
 
 def test_kinetics_recover_onsets_on_semi_synthetic_series(nmc_crop):

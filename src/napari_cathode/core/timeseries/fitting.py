@@ -13,8 +13,10 @@ Model (grey value ``g`` of one particle at time ``t``)::
 
 The fit is :func:`scipy.optimize.curve_fit` (trust-region reflective, bounded rate), started
 from a few onset guesses across the series; the best one is kept. A fit is ``ok`` when it
-converged, its onset lies within the measured times, and the amplitude is at least three times
-the residual scatter; otherwise ``reason`` says why (e.g. a particle that never reacts).
+converged, its onset lies within the measured times with at least ``MIN_SIDE_POINTS`` (3) time
+points on each side, and the amplitude is at least three times the residual scatter; otherwise
+``reason`` says why (e.g. a particle that never reacts: noise alone can fit a small step at the
+ends of a series, which the side rule rejects).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
+#: Time points needed on each side of the half conversion for a fit to count as ok.
+MIN_SIDE_POINTS = 3
 #: ln(9): the logistic goes from 10 % to 50 % in ln(9)/rate.
 _LN9 = math.log(9.0)
 
@@ -111,8 +115,11 @@ def fit_logistic(times, values, *, max_rate: float | None = None) -> LogisticFit
     base, amplitude, onset, rate = (float(v) for v in best)
     rmse = math.sqrt(best_cost / t.size)
     reason = ""
+    before = int(np.sum(t < onset))
     if not t[0] <= onset <= t[-1]:
         reason = "half conversion lies outside the measured times"
+    elif min(before, t.size - before) < MIN_SIDE_POINTS:
+        reason = f"fewer than {MIN_SIDE_POINTS} time points on one side of the half conversion"
     elif abs(amplitude) < 3 * rmse:
         reason = "no clear transition (amplitude below 3x the residual scatter)"
     return LogisticFit(
