@@ -217,13 +217,25 @@ def frame_statistics(
     return FrameStatistics(count, total, squares, histogram, edges, class_means, class_count)
 
 
-def _quantiles(histogram: np.ndarray, edges: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """Quantiles of a binned distribution (linear within a bin); NaN when it is empty."""
-    cumulative = np.cumsum(histogram)
-    if cumulative[-1] == 0:
-        return np.full(len(qs), np.nan)
-    cumulative = np.concatenate([[0.0], cumulative / cumulative[-1]])
-    return np.interp(qs, cumulative, edges)
+def _quantiles(histogram: np.ndarray, edges: np.ndarray, q: float) -> np.ndarray:
+    """Quantile ``q`` of every binned distribution ``histogram[..., bins]`` over ``edges``.
+
+    Linear within a bin (the same as ``np.interp`` on the cumulative distribution); NaN where a
+    distribution is empty. ``edges`` is ``[..., bins + 1]`` and broadcasts against it.
+    """
+    total = histogram.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cumulative = np.cumsum(histogram, axis=-1) / total
+    k = np.argmax(cumulative >= q - 1e-12, axis=-1)[..., None]
+    upper = np.take_along_axis(cumulative, k, axis=-1)
+    lower = np.where(k > 0, np.take_along_axis(cumulative, np.maximum(k - 1, 0), axis=-1), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.clip(np.nan_to_num((q - lower) / (upper - lower)), 0.0, 1.0)
+    edges = np.broadcast_to(edges, (*histogram.shape[:-1], edges.shape[-1]))
+    left = np.take_along_axis(edges, k, axis=-1)
+    right = np.take_along_axis(edges, k + 1, axis=-1)
+    value = (left + fraction * (right - left))[..., 0]
+    return np.where(total[..., 0] > 0, value, np.nan)
 
 
 def trajectory_table(
@@ -237,26 +249,31 @@ def trajectory_table(
 
     Columns: ``particle, time_point, time, voxels, mean, std, p10, p50, p90``. Particles with
     fewer than ``min_voxels`` voxels at a time point get NaN statistics there (e.g. drifted out
-    of the field of view).
+    of the field of view). Computed for all particles at once (arrays ``[t, particle]``).
     """
     count_t, size = stats.count.shape
     times = np.arange(count_t, dtype=float) if times is None else np.asarray(times, float)
     scale, offset = stats.normalisation(reference)
-    rows = []
-    for t in range(count_t):
-        a, b = scale[t], offset[t]
-        edges = a * stats.edges[t] + b
-        for p in range(1, size):
-            n = stats.count[t, p]
-            if n < max(min_voxels, 1):
-                rows.append((p, t, times[t], int(n), *([np.nan] * 5)))
-                continue
-            mean = stats.total[t, p] / n
-            var = max(stats.squares[t, p] / n - mean * mean, 0.0)
-            quantiles = _quantiles(stats.histogram[t, p], edges, (0.1, 0.5, 0.9))
-            rows.append((p, t, times[t], int(n), a * mean + b, abs(a) * np.sqrt(var), *quantiles))
-    columns = ["particle", "time_point", "time", "voxels", "mean", "std", "p10", "p50", "p90"]
-    return pd.DataFrame(rows, columns=columns)
+    a, b = scale[:, None], offset[:, None]
+    count = stats.count
+    enough = count >= max(min_voxels, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = stats.total / count
+        var = np.maximum(stats.squares / count - mean * mean, 0.0)
+    columns = {
+        "particle": np.tile(np.arange(size), count_t),
+        "time_point": np.repeat(np.arange(count_t), size),
+        "time": np.repeat(times, size),
+        "voxels": count.astype(np.int64).ravel(),
+        "mean": np.where(enough, a * mean + b, np.nan).ravel(),
+        "std": np.where(enough, np.abs(a) * np.sqrt(var), np.nan).ravel(),
+    }
+    edges = stats.edges[:, None, :]
+    for name, q in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9)):
+        raw = _quantiles(stats.histogram, edges, q)
+        columns[name] = np.where(enough, a * raw + b, np.nan).ravel()
+    table = pd.DataFrame(columns)
+    return table[table["particle"] > 0].reset_index(drop=True)
 
 
 def fit_table(trajectories: pd.DataFrame) -> pd.DataFrame:
@@ -297,19 +314,26 @@ def switched_fractions(
     threshold = 0.5 * (levels[0] + levels[1])
     rising = levels[1] > levels[0]
     scale, offset = stats.normalisation(reference)
-    count_t, size = stats.count.shape
-    fractions = np.full((count_t, size), np.nan)
-    for t in range(count_t):
-        edges = scale[t] * stats.edges[t] + offset[t]
-        if edges[-1] < edges[0]:
-            edges = edges[::-1]
-        for p in range(1, size):
-            histogram = stats.histogram[t, p]
-            if scale[t] < 0:
-                histogram = histogram[::-1]
-            n = histogram.sum()
-            if n == 0:
-                continue
-            below = np.interp(threshold, edges, np.concatenate([[0.0], np.cumsum(histogram)]))
-            fractions[t, p] = (n - below) / n if rising else below / n
-    return fractions, threshold
+    histogram = stats.histogram.astype(np.float64)
+    n = histogram.sum(axis=-1)
+    # The threshold in each frame's raw grey values; bins are uniform, so its position in the
+    # histogram is arithmetic. Voxels below it: full bins below plus a linear share of its bin.
+    raw = (threshold - offset) / np.where(scale == 0, np.nan, scale)
+    width = stats.edges[:, 1] - stats.edges[:, 0]
+    position = np.clip((raw - stats.edges[:, 0]) / width, 0, histogram.shape[-1])
+    whole = np.floor(position).astype(int)
+    cumulative = np.concatenate(
+        [np.zeros((*histogram.shape[:2], 1)), np.cumsum(histogram, axis=-1)], axis=-1
+    )
+    t_index = np.arange(histogram.shape[0])
+    below = cumulative[t_index, :, whole]
+    partial = np.minimum(whole, histogram.shape[-1] - 1)
+    below = below + (position - whole)[:, None] * np.where(
+        (whole < histogram.shape[-1])[:, None], histogram[t_index, :, partial], 0.0
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        above = (n - below) / n
+    past = np.where((scale > 0)[:, None] == rising, above, 1.0 - above)
+    past[n == 0] = np.nan
+    past[:, 0] = np.nan
+    return past, threshold
