@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from napari_cathode._napari.layers import image_layer_tuple, labels_layer_tuple
+from napari_cathode._napari.series_reader import series_layers_or_raise
+from napari_cathode.core.errors import VolumeError
 from napari_cathode.core.ome_zarr_read import is_ome_zarr, read_ome_zarr_labels
 from napari_cathode.core.project_format import METADATA_FILE as PROJECT_FILE
 from napari_cathode.core.project_format import PROJECT_SUFFIX
@@ -72,7 +74,10 @@ def read_volume(path: str | Sequence[str]) -> list[tuple]:
         If the volume cannot be opened (napari shows the message).
     """
     single = _single_path(path)
-    volume = open_volume(single)
+    try:
+        volume = open_volume(single)
+    except VolumeError as error:  # 4D with a time axis: open it as a time series
+        return series_layers_or_raise(single, error)
     voxel_size = volume.voxel_size or (1.0, 1.0, 1.0)
     layers = [image_layer_tuple(volume.data, volume.name, voxel_size=voxel_size, unit=volume.unit)]
     if single.is_dir() and is_ome_zarr(single):

@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "analyze",
     "export",
     "classify",
+    "kinetics",
 )
 
 log = logging.getLogger("napari_cathode")
