@@ -92,9 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(setup["num_threads"])
-        from napari_cathode.jobs.training_runs import run_training
+        request = setup["request"]
+        if callable(getattr(request, "run", None)):  # e.g. a particle-state classifier request
+            stream = request.run(cancel)
+        else:
+            from napari_cathode.jobs.training_runs import run_training
 
-        for event in run_training(setup["request"], cancel=cancel):
+            stream = run_training(request, cancel=cancel)
+        for event in stream:
             write_frame(events, event)
     except CathodeError as exc:
         write_frame(events, ErrorEvent(str(exc), kind=type(exc).__name__))
