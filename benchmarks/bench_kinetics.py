@@ -254,7 +254,15 @@ def write_section(results: dict) -> None:
             f"drift error max {s['drift_error_max_voxels']}. Rendering and writing the series "
             f"took {s['seconds_render_and_write']:.0f} s (not counted).",
         ]
-    lines.append("\nFailed fits count as misses (infinite error) in the medians.")
+    lines += [
+        "\nNotes: failed fits count as misses (infinite error) in the medians. The 2D movie is "
+        "rendered from the superres-nmc-slice *segmentation* (that folder holds labels, no raw "
+        "grey values), so both series are semi-synthetic. Split/merge/appear/disappear flags "
+        "in the matching run come from the watershed cutting the moved geometry differently "
+        "at some time points (and particles leaving the field of view), not from wrong "
+        "identities. The machine was shared with ~6 other engineers' jobs (load average "
+        "about 20 on 2 cores during these runs), so all times are inflated.",
+    ]
     SECTION.parent.mkdir(parents=True, exist_ok=True)
     SECTION.write_text("\n".join(lines).rstrip() + "\n")
 
