@@ -13,12 +13,12 @@ Model (grey value ``g`` of one particle at time ``t``)::
 
 The fit is :func:`scipy.optimize.curve_fit` (trust-region reflective, analytic Jacobian,
 bounded parameters), started at the time the trajectory crosses halfway; when that fit is not
-ok, five more onset guesses across the series are tried and the best fit is kept. A fit is ``ok`` when it
-converged, its onset lies within the measured times with at least ``MIN_SIDE_POINTS`` (3) time
-points on each side, its 10–90 % width fits inside the series, and the amplitude is at least
-three times the residual scatter; otherwise
-``reason`` says why (e.g. a particle that never reacts: noise alone can fit a small step at the
-ends of a series, which the side rule rejects).
+ok, five more onset guesses across the series are tried and the best fit is kept. A fit is
+``ok`` when it converged, its onset lies within the measured times with at least
+``MIN_SIDE_POINTS`` (3) time points on each side, its 10–90 % width fits inside the series, and
+the amplitude is at least three times the residual scatter; otherwise ``reason`` says why (e.g.
+a particle that never reacts: noise alone can fit a small step at the ends of a series, which
+the side rule rejects).
 """
 
 from __future__ import annotations
