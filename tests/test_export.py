@@ -167,9 +167,10 @@ def test_existing_target_needs_overwrite_and_failed_export_leaves_nothing(tmp_pa
 
     folder = tmp_path / "my documents"
     folder.mkdir()
-    with pytest.raises(CathodeError, match="not a zarr store"):
+    (folder / "thesis.txt").write_text("years of work")
+    with pytest.raises(CathodeError, match="napari-cathode did not write"):
         export_ome_zarr(folder, small_image, small_truth, overwrite=True)
-    assert folder.is_dir()
+    assert (folder / "thesis.txt").read_text() == "years of work"
 
 
 def test_bad_inputs_name_the_problem(tmp_path):
@@ -224,15 +225,23 @@ def test_tiff_export_refuses_a_voxel_size_that_is_not_three_positive_numbers(tmp
     assert not list(tmp_path.iterdir())
 
 
-def test_tiff_export_to_an_unwritable_place_names_the_path(tmp_path):
+def test_tiff_export_to_an_unwritable_place_names_the_path(tmp_path, monkeypatch):
     labels = np.ones((1, 2, 2), np.uint8)
     missing = tmp_path / "missing" / "x.tif"
     with pytest.raises(CathodeError, match=re.escape(f"folder {missing.parent} does not exist")):
         export_tiff(missing, labels)
-    folder = tmp_path / "a folder"  # a file cannot replace a folder: the OS refuses
+    folder = tmp_path / "a folder"  # refused before writing: it exists and is not ours
     folder.mkdir()
-    with pytest.raises(CathodeError, match=re.escape(f"cannot write {folder}")) as error:
-        export_tiff(folder, labels)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(CathodeError, match=re.escape(f"{folder} exists and is a folder")):
+        export_tiff(folder, labels, overwrite=True)
+    assert (folder / "notes.txt").is_file() and not list(tmp_path.glob(".*partial*"))
+
+    def no_write(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tifffile.imwrite", no_write)  # a read-only folder, even for root
+    with pytest.raises(CathodeError, match=re.escape("cannot write")) as error:
+        export_tiff(tmp_path / "x.tif", labels)
     assert isinstance(error.value.__cause__, OSError)
     assert "choose another path" in str(error.value)
-    assert folder.is_dir() and not list(tmp_path.glob(".*partial*"))

@@ -65,7 +65,11 @@ def _write_ome_zarr(project, path: Path, which: str) -> Path:
 
 def _write_tiff(project, path: Path, which: str) -> Path:
     return export_tiff(
-        path, _labels(project, which), voxel_size=project.voxel_size, unit=project.unit
+        path,
+        _labels(project, which),
+        voxel_size=project.voxel_size,
+        unit=project.unit,
+        overwrite=True,
     )
 
 

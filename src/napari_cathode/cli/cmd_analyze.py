@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from napari_cathode.cli.options import non_negative_int, positive_float, positive_int
 from napari_cathode.core.errors import CathodeError
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,14 @@ def register(sub) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out folder written by an earlier analyze",
+    )
+    p.add_argument(
         "--voxel-size",
         nargs=3,
-        type=float,
+        type=positive_float,
         metavar=("Z", "Y", "X"),
         help="voxel size, overrides the file's",
     )
@@ -91,25 +97,25 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--h-max",
-        type=float,
+        type=positive_float,
         default=2.0,
         help="watershed seed height in voxels; larger merges more (default 2)",
     )
     p.add_argument(
         "--min-particle-voxels",
-        type=int,
+        type=non_negative_int,
         default=20,
         help="drop particles smaller than this (default 20)",
     )
     p.add_argument(
         "--closing-radius",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="also count surface-open cracks narrower than ~2x this (default 0)",
     )
     p.add_argument(
         "--min-crack-voxels",
-        type=int,
+        type=positive_int,
         default=3,
         help="crack voxels that make a particle cracked (default 3)",
     )
@@ -161,7 +167,10 @@ def run(args: argparse.Namespace) -> int:
     from napari_cathode.core.analysis.report import write_analysis
     from napari_cathode.core.analysis.sources import open_labels_source
     from napari_cathode.core.analysis.summary import AnalysisConfig, analyze_labels
+    from napari_cathode.core.outputs import check_output, remove_output
 
+    # Before any work: the output must not be an input, a project, a file or foreign data.
+    out = check_output(args.out, inputs=[args.labels], overwrite=args.overwrite, what="--out")
     source = open_labels_source(
         args.labels,
         class_names=args.classes,
@@ -192,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
         region=args.roi,
         progress=_Bars(),
     )
-    written = write_analysis(result, args.out, save_instances=args.save_instances)
+    remove_output(out)  # an earlier analysis, checked above (ours, and asked for)
+    written = write_analysis(result, out, save_instances=args.save_instances)
     summary = result.to_summary()
     unit = summary["length_unit"]
     print(f"{source.path}: {result.shape[0]}x{result.shape[1]}x{result.shape[2]} voxels")

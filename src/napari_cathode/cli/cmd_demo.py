@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from napari_cathode.cli.options import positive_int
+
 EXAMPLES = """examples:
   napari-cathode demo                      # headless, writes ./demo-output
   napari-cathode demo --out /tmp/demo --steps 100
@@ -33,7 +35,7 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
-    p.add_argument("--steps", type=int, help="training steps (default: the model default)")
+    p.add_argument("--steps", type=positive_int, help="training steps (default: the model default)")
     p.add_argument("--gui", action="store_true", help="open napari instead (needs a display)")
     p.set_defaults(func=run)
 
@@ -122,7 +124,9 @@ def run(args) -> int:
         unit=project.unit,
         overwrite=True,
     )
-    tiff = export_tiff(out / "acquisition_a_labels.tif", labels, voxel_size=project.voxel_size)
+    tiff = export_tiff(
+        out / "acquisition_a_labels.tif", labels, voxel_size=project.voxel_size, overwrite=True
+    )
     print(f"wrote {ome}\nwrote {tiff}")
     _step(
         "microstructure statistics",

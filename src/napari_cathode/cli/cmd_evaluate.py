@@ -33,6 +33,11 @@ def register(sub) -> None:
     p.add_argument(
         "--save-prediction", metavar="P.tif", help="write the predicted labels (all slices)"
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --save-prediction file written by napari-cathode",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--tta", action="store_true", help="average over flipped copies (slower)")
     p.set_defaults(func=run)
@@ -49,6 +54,7 @@ def run(args) -> int:
             args.image,
             args.labels,
             save_prediction=args.save_prediction,
+            overwrite=args.overwrite,
             device=args.device,
             options=PredictionOptions(tta=args.tta),
             progress=progress,

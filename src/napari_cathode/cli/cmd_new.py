@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 EXAMPLES = """examples:
   napari-cathode new sample.cathode --image A.tif
@@ -49,11 +50,25 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from napari_cathode.cli.cmd_train import parse_classes, progress_bar
+    from napari_cathode.core.errors import OutputError
+    from napari_cathode.core.outputs import check_not_input, project_containing
     from napari_cathode.core.project import Project, ReviewStatus
+    from napari_cathode.core.project_lock import project_lock
     from napari_cathode.core.volumes import open_volume
     from napari_cathode.jobs.training_runs import check_start_model, set_project_start
     from napari_cathode.jobs.volume_files import read_labels
 
+    target = check_not_input(
+        args.project,
+        [args.image, args.labels, None if args.init_model in (None, "starter", "none")
+         else args.init_model],
+        what="project",
+    )  # fmt: skip
+    outer = project_containing(target.parent)
+    if outer is not None:
+        raise OutputError(
+            f"{target} would lie inside the project {outer}; create projects outside other projects"
+        )
     classes = parse_classes(args.classes)
     init_model = _default_init_model(args.init_model, classes)
     check_start_model(init_model, classes)  # refuse a bad choice before copying anything
@@ -61,7 +76,10 @@ def run(args) -> int:
     truth = (
         read_labels(args.labels, classes=classes, shape=volume.data.shape) if args.labels else None
     )
-    with progress_bar("copying", "block") as progress:
+    # Replacing a project waits for no one: a job that is writing into it keeps it.
+    replacing = args.overwrite and (target / "project.json").is_file()
+    lock = project_lock(target, "new --overwrite") if replacing else None
+    with lock or contextlib.nullcontext(), progress_bar("copying", "block") as progress:
         project = Project.create(
             args.project,
             volume.data,

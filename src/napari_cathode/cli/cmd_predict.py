@@ -60,11 +60,12 @@ def register(sub) -> None:
 def run(args) -> int:
     from napari_cathode.cli.cmd_train import progress_bar
     from napari_cathode.core.project import Project
+    from napari_cathode.core.project_lock import project_lock
     from napari_cathode.jobs.prediction_job import predict_project
     from napari_cathode.ml.prediction import PredictionOptions
 
     project = Project.open(args.project)
-    with progress_bar("predicting", "slice") as progress:
+    with project_lock(project.path, "predict"), progress_bar("predicting", "slice") as progress:
         result = predict_project(
             project,
             model=args.model,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from napari_cathode.cli.options import non_negative_int, positive_int
+
 EXAMPLES = """examples:
   napari-cathode simulate --image A.tif --labels A_labels.tif --out sim-A
   napari-cathode simulate --image C.tif --labels C_labels.tif --out sim-C \\
@@ -33,17 +35,30 @@ def register(sub) -> None:
     p.add_argument("--labels", required=True, help="labels: 0 = unlabeled, 1..K")
     p.add_argument("--out", required=True, help="output folder (rounds.json and per-round models)")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out folder written by an earlier simulate",
+    )
+    p.add_argument(
         "--init-model",
         metavar="starter|none|PATH",
         help="model to start round 0 from: the shipped NMC nano-CT model (starter), a model "
         "folder, or none (default: from scratch)",
     )
-    p.add_argument("--initial", type=int, default=2, help="slices annotated in round 0 (default 2)")
     p.add_argument(
-        "--per-round", type=int, default=1, help="slices reviewed per later round (default 1)"
+        "--initial",
+        type=non_negative_int,
+        default=2,
+        help="slices annotated in round 0 (default 2)",
     )
     p.add_argument(
-        "--rounds", type=int, default=3, help="rounds in all, round 0 included (default 3)"
+        "--per-round",
+        type=positive_int,
+        default=1,
+        help="slices reviewed per later round (default 1)",
+    )
+    p.add_argument(
+        "--rounds", type=positive_int, default=3, help="rounds in all, round 0 included (default 3)"
     )
     p.add_argument(
         "--strategy",
@@ -69,9 +84,18 @@ def run(args) -> int:
         seed=args.seed,
         init_model=_init_model(args.init_model),
     )
+    from napari_cathode.core.outputs import check_output, remove_output
+
+    out = check_output(
+        args.out,
+        inputs=[args.image, args.labels, config.init_model],
+        overwrite=args.overwrite,
+        what="--out folder",
+    )
     model_config = model_config_from_args(args, classes=classes_for(args))
     image = read_image(args.image)
     labels = read_labels(args.labels, classes=model_config.classes, shape=image.shape)
+    remove_output(out)  # an earlier simulation (checked above: ours, and asked for)
     state = {"progress": None, "round": 0}
 
     def on_event(event) -> None:

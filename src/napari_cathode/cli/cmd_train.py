@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from napari_cathode.cli.options import non_negative_int, positive_int
 from napari_cathode.core.classes import DEFAULT_CLASSES, classes_from_names
 from napari_cathode.core.errors import CathodeError, ModelError, VolumeError
 
@@ -37,7 +38,9 @@ def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) 
     from napari_cathode.ml.config import ModelConfig
 
     parser.add_argument(
-        "--steps", type=int, help=f"optimiser steps per round (default {ModelConfig().steps})"
+        "--steps",
+        type=positive_int,
+        help=f"optimiser steps per round (default {ModelConfig().steps})",
     )
     parser.add_argument(
         "--device",
@@ -45,7 +48,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) 
         default="auto",
         help="auto uses a CUDA GPU when there is one (default)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     if classes:
         parser.add_argument(
             "--classes",
@@ -199,7 +202,14 @@ def register(sub) -> None:
         "--labels", action="append", default=[], help="label volume matching each --image"
     )
     p.add_argument(
-        "--out", help="model folder to write (replaced atomically when training finishes)"
+        "--out",
+        help="model folder to write (published atomically when training finishes); never "
+        "inside a project",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out model folder written by napari-cathode",
     )
     p.add_argument(
         "--init-model",
@@ -211,7 +221,7 @@ def register(sub) -> None:
     p.add_argument("--from-scratch", action="store_true", help="same as --init-model none")
     p.add_argument(
         "--gpus",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="train the project round on N >= 2 GPUs of this node (torchrun, DDP with NCCL); "
         "with --device cpu, N CPU processes (gloo, for testing)",
@@ -247,6 +257,14 @@ def run(args) -> int:
         missing = [path for path in (*args.image, *args.labels) if not Path(path).exists()]
         if missing:
             raise VolumeError(f"{missing[0]} does not exist; check the --image/--labels paths")
+        from napari_cathode.core.outputs import check_output
+
+        check_output(
+            args.out,
+            inputs=[*args.image, *args.labels, _model_path(args.init_model)],
+            overwrite=args.overwrite,
+            what="--out model folder",
+        )
         if args.from_scratch:
             args.init_model = None  # "same as --init-model none"
         config = model_config_from_args(args, classes=classes_for(args))
@@ -257,13 +275,26 @@ def run(args) -> int:
             config=config,
             init_model=args.init_model,
         )
-    done = run_job(request)
+    if args.project:
+        from napari_cathode.core.project import Project
+        from napari_cathode.core.project_lock import project_lock
+
+        Project.open(args.project, mode="r")  # a clear message before the lock if it is none
+        with project_lock(args.project, "train"):
+            done = run_job(request)
+    else:
+        done = run_job(request)
     mean = "-" if done.mean_dice is None else f"{done.mean_dice:.3f}"
     print(
         f"model saved to {done.path} (best step {done.best_step}, mean Dice {mean}, "
         f"{done.seconds:.1f} s on {done.device})"
     )
     return 0
+
+
+def _model_path(choice: str | None) -> str | None:
+    """An ``--init-model`` that is a path (not ``starter``/``none``), else None."""
+    return None if choice in (None, "starter", "none") else choice
 
 
 #: Marks the JSON line each rank of :mod:`napari_cathode.ml.ddp` logs at the end.
@@ -318,8 +349,15 @@ def launch_ddp(command: list[str]) -> dict:
     """
     log.info("launching %s", shlex.join(command))
     result, errors = None, []
+    from napari_cathode.core.parent_death import preexec_die_with_parent
+
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        preexec_fn=preexec_die_with_parent(),  # torchrun dies with this command
     )
     try:
         for line in process.stdout:
@@ -353,8 +391,13 @@ def run_distributed(args) -> int:
         init_model=args.init_model,
         from_scratch=args.from_scratch,
     )
+    from napari_cathode.core.project_lock import project_lock
+
     plan = plan_round(request)
-    with tempfile.TemporaryDirectory(prefix="napari-cathode-ddp-") as folder:
+    with (
+        project_lock(plan.project.path, "train"),
+        tempfile.TemporaryDirectory(prefix="napari-cathode-ddp-") as folder,
+    ):
         config_file = Path(folder) / "config.json"
         config_file.write_text(json.dumps(plan.config.to_json()))
         metadata_file = Path(folder) / "metadata.json"

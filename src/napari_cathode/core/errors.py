@@ -15,3 +15,29 @@ class ProjectError(CathodeError):
 
 class ModelError(CathodeError):
     """A model folder is missing, incompatible with the project, or unsafe to load."""
+
+
+class OutputExistsError(CathodeError):
+    """An output path exists and may only be replaced on request.
+
+    ``option`` names the request (``"overwrite"``); each front end words it its own way
+    (the command line says ``--overwrite``, a dock asks).
+    """
+
+    option = "overwrite"
+
+    def __init__(self, message: str, path=None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class OutputError(CathodeError):
+    """An output would overwrite an input, a project, or something napari-cathode did not write."""
+
+
+class DiskFullError(CathodeError, OSError):
+    """The disk filled up while a job wrote; its partial output was removed."""
+
+
+class ProjectExistsError(ProjectError, OutputExistsError):
+    """A project is to be created where a project already is."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,8 +25,17 @@ from ome_zarr.format import FormatV04, FormatV05
 from ome_zarr.scale import Methods
 from ome_zarr.writer import write_image, write_labels
 
+from napari_cathode.core.atomic import remove_stale_siblings, temporary_sibling
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass, validate_classes
 from napari_cathode.core.errors import CathodeError, VolumeError
+from napari_cathode.core.outputs import (
+    SOFTWARE_TAG,
+    check_output,
+    disk_full_error,
+    folder_size,
+    is_disk_full,
+    mark_output,
+)
 from napari_cathode.core.volume_axes import normalise_unit
 
 log = logging.getLogger(__name__)
@@ -170,30 +178,22 @@ def image_label_metadata(classes: Sequence[SegmentationClass]) -> dict:
     return {"colors": colors, "properties": properties, "source": {"image": "../../"}}
 
 
-def _is_zarr_store(path: Path) -> bool:
-    return path.is_dir() and any((path / m).is_file() for m in ("zarr.json", ".zgroup", ".zarray"))
-
-
 def _prepare_target(path: Path, overwrite: bool) -> Path:
-    if path.exists():
-        if not overwrite:
-            raise CathodeError(f"{path} exists; choose another path or pass overwrite=True")
-        if not _is_zarr_store(path):
-            raise CathodeError(f"{path} exists and is not a zarr store; refusing to replace it")
+    """Check ``path`` (see :func:`~napari_cathode.core.outputs.check_output`); a partial name."""
     if not path.parent.is_dir():
         raise CathodeError(f"folder {path.parent} does not exist; create it first")
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    if partial.exists():
-        shutil.rmtree(partial)
-    return partial
+    check_output(path, overwrite=overwrite, what="export")
+    remove_stale_siblings(path)  # partial exports of a killed or failed earlier run
+    return temporary_sibling(path)
 
 
 def _swap_into_place(partial: Path, path: Path) -> None:
     """Rename the finished store to ``path``; an old store there is moved aside, then deleted."""
+    mark_output(partial, "ome-zarr export")
     if not path.exists():
         partial.rename(path)
         return
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    old = temporary_sibling(path)
     path.rename(old)
     try:
         partial.rename(path)
@@ -295,13 +295,19 @@ def export_ome_zarr(
             label_metadata=image_label_metadata(classes),
             **common,
         )
-        for done, job in enumerate(jobs, start=1):
-            dask.compute(job)
-            if progress is not None:
-                progress(done, len(jobs))
+        # Every chunk is written, zeros too: readers refuse missing chunks of an image.
+        with zarr.config.set({"array.write_empty_chunks": True}):
+            for done, job in enumerate(jobs, start=1):
+                dask.compute(job)
+                if progress is not None:
+                    progress(done, len(jobs))
         _swap_into_place(partial, path)
-    except BaseException:
+    except BaseException as error:
+        written = folder_size(partial)
         shutil.rmtree(partial, ignore_errors=True)
+        if is_disk_full(error):
+            estimate = max(int(image.nbytes + labels.nbytes) * 4 // 3, written * 2)
+            raise disk_full_error(path.parent, estimate) from error
         raise
     log.info("exported %s (%d levels, labels %r) to %s", labels.shape, len(factors) + 1, name, path)
     return path
@@ -321,19 +327,23 @@ def export_tiff(
     *,
     voxel_size: Sequence[float] | None = None,
     unit: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write class labels as an ImageJ-compatible (z, y, x) TIFF stack, slice by slice.
 
     Parameters
     ----------
     path : str or Path
-        TIFF file to write (replaced if it exists).
+        TIFF file to write.
     labels : array-like
         Integer labels (numpy, zarr or dask) with values that fit in 16 bits.
     voxel_size : sequence of float, optional
         Voxel size (z, y, x), stored as ImageJ ``spacing`` (z) and the x/y resolution.
     unit : str, optional
         Length unit of ``voxel_size``; None or ``"px"`` stores none.
+    overwrite : bool
+        Replace an existing TIFF that napari-cathode wrote (see
+        :func:`~napari_cathode.core.outputs.check_output`).
 
     Returns
     -------
@@ -342,7 +352,8 @@ def export_tiff(
     Raises
     ------
     CathodeError
-        If the folder of ``path`` is missing or the file cannot be written there.
+        If the folder of ``path`` is missing, ``path`` exists (without ``overwrite``, or
+        napari-cathode did not write it) or the file cannot be written there.
     VolumeError
         If the labels are not a 3D integer volume, hold values ImageJ cannot store, or
         ``voxel_size`` is not three positive numbers.
@@ -352,6 +363,7 @@ def export_tiff(
         voxel_size = _check_voxel_size(voxel_size)
     if not path.parent.is_dir():
         raise CathodeError(f"folder {path.parent} does not exist; create it first")
+    check_output(path, overwrite=overwrite, what="export")
     labels = _check_volume(_as_dask(labels, "labels"), "labels")
     labels = _check_labels(labels)
     if labels.dtype not in (np.uint8, np.uint16):
@@ -369,7 +381,8 @@ def export_tiff(
         if symbol is not None:
             metadata["unit"] = "micron" if symbol == "µm" else symbol
     slices = _slices(labels)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    remove_stale_siblings(path)
+    tmp = temporary_sibling(path)
     try:
         tifffile.imwrite(
             tmp,
@@ -380,10 +393,13 @@ def export_tiff(
             resolution=resolution,
             metadata=metadata,
             compression="zlib",
+            software=SOFTWARE_TAG,
         )
         tmp.replace(path)
     except OSError as error:
         tmp.unlink(missing_ok=True)
+        if is_disk_full(error):
+            raise disk_full_error(path.parent, int(labels.nbytes)) from error
         raise CathodeError(
             f"cannot write {path}: {error.strerror or error}; check that the folder is "
             "writable and the disk has space, or choose another path"

@@ -23,6 +23,7 @@ from napari_cathode.core.classes import (
 )
 from napari_cathode.core.errors import VolumeError
 from napari_cathode.core.volume_axes import RawVolume, harmonise_spacing, select_zyx
+from napari_cathode.core.volume_zarr import strict_dask
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def _axis_letters(axes: list | None, ndim: int) -> str | None:
     return letters
 
 
-def _level0(group: zarr.Group, path: Path) -> RawVolume:
+def _level0(group: zarr.Group, path: Path, *, missing_ok: bool = False) -> RawVolume:
     """Level 0 of the multiscale image in ``group``, with its spacing and unit."""
     try:
         multiscale = ome_attributes(group)["multiscales"][0]
@@ -91,12 +92,15 @@ def _level0(group: zarr.Group, path: Path) -> RawVolume:
                 axis = axes[position] if axes is not None else None
                 units[letter.lower()] = axis.get("unit") if isinstance(axis, dict) else None
     spacing, unit = harmonise_spacing(spacing, units)
-    return RawVolume(da.from_zarr(array), axes=letters, spacing=spacing, unit=unit)
+    if not isinstance(array, zarr.Array):
+        raise VolumeError(f"{path}: OME-Zarr level {dataset['path']!r} is not an array")
+    data = strict_dask(array, path, missing_ok=missing_ok)
+    return RawVolume(data, axes=letters, spacing=spacing, unit=unit)
 
 
-def open_ome_zarr_image(group: zarr.Group, path: Path) -> RawVolume:
+def open_ome_zarr_image(group: zarr.Group, path: Path, *, missing_ok: bool = False) -> RawVolume:
     """Level 0 of an OME-Zarr image (its voxel size from the level's scale and axis units)."""
-    return _level0(group, path)
+    return _level0(group, path, missing_ok=missing_ok)
 
 
 def _hex(rgba) -> str | None:
@@ -178,7 +182,7 @@ def read_ome_zarr_labels(
             log.warning("%s: label image %r is listed but missing", path, name)
             continue
         label_group = labels_group[name]
-        raw = _level0(label_group, path / "labels" / name)
+        raw = _level0(label_group, path / "labels" / name, missing_ok=True)
         if raw.data.dtype.kind not in "iub":
             raise VolumeError(
                 f"{path}: label image {name!r} has dtype {raw.data.dtype}; labels must be integers"

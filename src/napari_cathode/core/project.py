@@ -226,9 +226,20 @@ class Project(ProjectReview, ProjectRounds):
                 mode="r" if read_only else "r+",
                 zarr_format=3,
             )
-        except (FileNotFoundError, ValueError, OSError) as error:
-            raise ProjectError(f"{path} is not a readable zarr v3 group ({error})") from error
-        project = cls(path, metadata, group, read_only=read_only, read_only_reason=reason)
+        except Exception as error:  # zarr raises many types for damaged metadata
+            raise ProjectError(
+                f"{path} is not a readable zarr v3 group ({type(error).__name__}: {error}); "
+                "the project is damaged: restore it from a backup"
+            ) from error
+        try:
+            project = cls(path, metadata, group, read_only=read_only, read_only_reason=reason)
+        except ProjectError:
+            raise
+        except Exception as error:  # damaged array metadata (zarr.json of an array)
+            raise ProjectError(
+                f"{path}: an array of the project cannot be opened ({type(error).__name__}: "
+                f"{error}); the project is damaged: restore it from a backup"
+            ) from error
         if not read_only and remove_temporaries:
             for folder in ("labels", "review", _rounds.ROUNDS_FOLDER):
                 if (path / folder).is_dir():

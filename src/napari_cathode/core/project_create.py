@@ -25,7 +25,8 @@ from napari_cathode.core.atomic import (
     temporary_sibling,
 )
 from napari_cathode.core.classes import SegmentationClass, validate_classes
-from napari_cathode.core.errors import CathodeError, ProjectError, VolumeError
+from napari_cathode.core.errors import CathodeError, ProjectError, ProjectExistsError, VolumeError
+from napari_cathode.core.outputs import disk_full_error, is_disk_full
 from napari_cathode.core.pyramid import build_pyramid, needs_pyramid
 from napari_cathode.core.review import create_review_arrays
 from napari_cathode.core.rounds import ROUNDS_FOLDER
@@ -103,7 +104,7 @@ def build_project(
             )
     if path.exists():
         if not overwrite:
-            raise ProjectError(f"{path} already exists; open it, or pass overwrite=True")
+            raise ProjectExistsError(f"{path} already exists (open it instead)", path=path)
         if not is_project(path):
             raise ProjectError(f"{path} exists and is not a project; refusing to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,8 +169,12 @@ def build_project(
             ),
         )
         _publish(staging, path)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if is_disk_full(error):
+            itemsize = np.dtype(dtype).itemsize
+            needed = int(np.prod(shape)) * (itemsize + (1 if truth is not None else 0))
+            raise disk_full_error(path.parent, needed) from error
         raise
     logger.info("created project %s (shape %s, %s)", path, shape, dtype)
 

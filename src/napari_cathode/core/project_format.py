@@ -26,6 +26,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -120,6 +121,11 @@ def read_metadata(root: Path) -> dict:
         If the folder is not a project, the file is damaged, or its format is unknown.
     """
     file = root / METADATA_FILE
+    if root.is_file():
+        raise ProjectError(
+            f"{root} is a file, not a napari-cathode project (a project is a folder with "
+            f"{METADATA_FILE}); give the project folder, or create one from this file with new"
+        )
     if not root.is_dir():
         raise ProjectError(f"{root} is not a napari-cathode project: no such folder")
     if not file.is_file():
@@ -160,13 +166,45 @@ def read_metadata(root: Path) -> dict:
     return metadata
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_positive_number(value) -> bool:
+    return _is_number(value) and math.isfinite(value) and value > 0
+
+
 def _check_fields(file: Path, metadata: dict) -> None:
     required = ("shape", "classes", "voxel_size", "unit")
     missing = [key for key in required if key not in metadata]
     if missing:
         raise ProjectError(f"{file} lacks {', '.join(missing)}: the file is damaged")
-    if len(metadata["shape"]) != 3 or len(metadata["voxel_size"]) != 3:
-        raise ProjectError(f"{file}: shape and voxel_size must have 3 values (z, y, x)")
+    shape, voxel_size = metadata["shape"], metadata["voxel_size"]
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)
+    ):
+        raise ProjectError(f"{file}: shape {shape!r} must be 3 positive integers (z, y, x)")
+    if not (
+        isinstance(voxel_size, list)
+        and len(voxel_size) == 3
+        and all(_is_positive_number(v) for v in voxel_size)
+    ):
+        raise ProjectError(
+            f"{file}: voxel_size {voxel_size!r} must be 3 positive numbers (z, y, x)"
+        )
+    if not isinstance(metadata["unit"], str):
+        raise ProjectError(f"{file}: unit {metadata['unit']!r} must be a string such as 'nm'")
+    display = metadata.get("display_range")
+    if display is not None and not (
+        isinstance(display, list)
+        and len(display) == 2
+        and all(_is_number(v) and math.isfinite(v) for v in display)
+    ):
+        raise ProjectError(f"{file}: display_range {display!r} must be 2 numbers or null")
+    if not isinstance(metadata["classes"], list):
+        raise ProjectError(f"{file}: classes must be a list, got {metadata['classes']!r}")
     if metadata.get("axes", "zyx") != "zyx":
         raise ProjectError(f"{file}: axis order {metadata['axes']!r} is not supported, only 'zyx'")
     parse_classes(file, metadata["classes"])

@@ -63,7 +63,13 @@ class ReviewState:
 
     def read(self, name: str) -> np.ndarray:
         """The whole per-slice array ``name``."""
-        return self._arrays[name][:]
+        try:
+            return self._arrays[name][:]
+        except Exception as error:  # a damaged chunk: the codec's own error type
+            raise ProjectError(
+                f"the review array {name!r} cannot be read ({type(error).__name__}: {error}); "
+                "the project is damaged: restore it from a backup"
+            ) from error
 
     def slice_indices(self, z: int | Sequence[int]) -> np.ndarray:
         """``z`` as an index array, checked against the number of slices."""

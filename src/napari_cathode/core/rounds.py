@@ -69,6 +69,9 @@ def list_rounds(rounds_dir: Path) -> list[RoundRecord]:
     for entry in rounds_dir.iterdir():
         if not (_ROUND_NAME.match(entry.name) and entry.is_dir()):
             continue
+        if entry.is_symlink():  # a round is a folder inside the project, never a link out
+            logger.warning("%s is a symbolic link, not a round folder; it is ignored", entry)
+            continue
         try:
             metadata = json.loads((entry / MODEL_JSON).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:

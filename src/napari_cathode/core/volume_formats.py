@@ -22,6 +22,7 @@ import zarr
 from napari_cathode.core.errors import VolumeError
 from napari_cathode.core.ome_zarr_read import is_ome_zarr_group, open_ome_zarr_image
 from napari_cathode.core.volume_axes import RawVolume, harmonise_spacing
+from napari_cathode.core.volume_zarr import strict_dask
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,10 @@ def open_hdf5(path: Path, dataset: str | None) -> RawVolume:
     element_size = node.attrs.get("element_size_um")
     if element_size is not None and len(element_size) == node.ndim and node.ndim in (2, 3):
         spacing = dict(zip("zyx"[3 - node.ndim :], (float(v) for v in element_size)))
-    chunks = node.chunks if node.chunks else slab_chunks(node.ndim)
-    data = da.from_array(node, chunks=chunks)
+    if node.chunks:
+        data = strict_dask(node, path, what=f"the HDF5 dataset {dataset!r}")
+    else:
+        data = da.from_array(node, chunks=slab_chunks(node.ndim))
     return RawVolume(data, spacing=spacing, unit="µm" if spacing else None)
 
 
@@ -140,7 +143,7 @@ def _choose_message(path: Path, candidates: list[str], container: str) -> str:
     return f"{path}: the {container} holds several arrays {candidates}; choose one with dataset="
 
 
-def open_zarr(path: Path, dataset: str | None) -> RawVolume:
+def open_zarr(path: Path, dataset: str | None, *, missing_ok: bool = False) -> RawVolume:
     """Open a zarr array, a group holding one array, or an OME-Zarr image (level 0)."""
     try:
         node = zarr.open(str(path), mode="r")
@@ -156,14 +159,14 @@ def open_zarr(path: Path, dataset: str | None) -> RawVolume:
         node = node[dataset]
     if isinstance(node, zarr.Group):
         if is_ome_zarr_group(node):
-            return open_ome_zarr_image(node, path)
+            return open_ome_zarr_image(node, path, missing_ok=missing_ok)
         candidates = _zarr_candidates(node)
         if len(candidates) != 1:
             raise VolumeError(_choose_message(path, candidates, "zarr group"))
         node = node[candidates[0]]
     if node.dtype.kind not in "biuf":
         raise VolumeError(f"{path}: zarr array has dtype {node.dtype}, not numbers")
-    return RawVolume(da.from_zarr(node))
+    return RawVolume(strict_dask(node, path, missing_ok=missing_ok))
 
 
 def _zarr_candidates(group: zarr.Group) -> list[str]:

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-import dask.array as da
 import tifffile
 import zarr
 
 from napari_cathode.core.errors import VolumeError
 from napari_cathode.core.volume_axes import RawVolume, harmonise_spacing, normalise_unit
+from napari_cathode.core.volume_zarr import strict_dask
 
 log = logging.getLogger(__name__)
 
@@ -151,5 +151,5 @@ def open_tiff(path: Path) -> RawVolume:
         axes = axes.replace("S", "Q")
     spacing, unit = tiff_spacing(tif, series.keyframe)
     store = tif.aszarr(series=0, level=0, chunkmode="page")
-    data = da.from_zarr(zarr.open(store, mode="r"))
+    data = strict_dask(zarr.open(store, mode="r"), path, missing_ok=True, what="the TIFF")
     return RawVolume(data, axes=tiff_axes(axes), spacing=spacing, unit=unit)

@@ -126,7 +126,7 @@ def is_volume_path(path: str | Path) -> bool:
     return is_zarr_folder(path) or path.name.lower().endswith(".zarr") or bool(slice_files(path))
 
 
-def _open_raw(path: Path, dataset: str | None) -> RawVolume:
+def _open_raw(path: Path, dataset: str | None, missing_ok: bool = False) -> RawVolume:
     """Dispatch on the kind of path to the format reader."""
     if path.is_dir():
         if (path / _PROJECT_FILE).exists():
@@ -134,7 +134,7 @@ def _open_raw(path: Path, dataset: str | None) -> RawVolume:
                 f"{path}: is a napari-cathode project, not a volume; open it as a project instead"
             )
         if is_zarr_folder(path):
-            return open_zarr(path, dataset)
+            return open_zarr(path, dataset, missing_ok=missing_ok)
         if path.name.lower().endswith(".zarr"):
             raise VolumeError(
                 f"{path}: named .zarr but holds no zarr metadata "
@@ -181,6 +181,7 @@ def open_volume(
     dataset: str | None = None,
     channel: int | None = None,
     time: int | None = None,
+    missing_chunks: str = "error",
 ) -> Volume:
     """Open a volume lazily as (z, y, x).
 
@@ -196,6 +197,9 @@ def open_volume(
         Channel (or RGB component) to take from multi-channel or colour data.
     time : int, optional
         Time point to take from time series (4D data).
+    missing_chunks : {"error", "fill"}
+        zarr: chunks absent from the store are an error (default; an incomplete copy would
+        otherwise read as zeros), or read as the fill value.
 
     Returns
     -------
@@ -213,8 +217,18 @@ def open_volume(
     path = Path(path).expanduser()
     if not path.exists():
         raise VolumeError(f"{path}: no such file or folder; check the path")
-    raw = _open_raw(path, dataset)
-    data = select_zyx(raw, channel=channel, time=time, name=str(path))
+    if missing_chunks not in ("error", "fill"):
+        raise VolumeError(f"missing_chunks={missing_chunks!r} must be 'error' or 'fill'")
+    try:
+        raw = _open_raw(path, dataset, missing_ok=missing_chunks == "fill")
+        data = select_zyx(raw, channel=channel, time=time, name=str(path))
+    except VolumeError:
+        raise
+    except Exception as e:  # a damaged file trips the format libraries in many ways
+        raise VolumeError(
+            f"{path}: cannot be read ({type(e).__name__}: {e}); the file may be damaged or "
+            "of another format: check it or give another copy"
+        ) from e
     if data.dtype.kind not in "biuf":
         raise VolumeError(
             f"{path}: voxels of dtype {data.dtype} are not grey values; save the "
@@ -285,3 +299,27 @@ def check_finite(volume_or_array, *, path: str | Path | None = None, sample: boo
             f"{where}slice {bad[0]} holds NaN or infinite values ({scope}); replace them "
             "(e.g. numpy.nan_to_num) or crop them away before segmenting"
         )
+
+
+def checked_finite(data: da.Array, *, path: str | Path | None = None) -> da.Array:
+    """``data`` with a NaN/inf check on every block as it is read (no extra pass).
+
+    The one finiteness policy of every entry point: data read in full is scanned with
+    :func:`check_finite`; data read lazily raises :class:`VolumeError` naming the file and
+    slices of the first bad block when that block is computed.
+    """
+    if np.dtype(data.dtype).kind != "f":
+        return data
+
+    def check(block: np.ndarray, block_info=None) -> np.ndarray:
+        if not np.isfinite(block).all():
+            location = (block_info or {}).get(0, {}).get("array-location", [(0, 0)])
+            z0, z1 = location[0]
+            where = f"{path}: " if path is not None else ""
+            raise VolumeError(
+                f"{where}NaN or infinite values in slices {z0}..{z1 - 1}; replace them "
+                "(e.g. numpy.nan_to_num) or crop them away"
+            )
+        return block
+
+    return data.map_blocks(check, dtype=data.dtype)

@@ -6,7 +6,9 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.metrics import DiceCounts, mean_dice
+from napari_cathode.core.outputs import SOFTWARE_TAG, check_output, disk_full_error, is_disk_full
 from napari_cathode.ml.checkpoint import load_model
 from napari_cathode.ml.prediction import PredictionOptions
 
@@ -19,6 +21,7 @@ def evaluate_files(
     labels_path: str | Path,
     *,
     save_prediction: str | Path | None = None,
+    overwrite: bool = False,
     device: str = "auto",
     options: PredictionOptions | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -26,7 +29,8 @@ def evaluate_files(
     """Predict ``image_path`` with a model and score it against ``labels_path``.
 
     Only slices with labels are predicted, unless ``save_prediction`` asks for the whole
-    volume's predicted labels (written as a uint8 TIFF, 1..K).
+    volume's predicted labels (written as a uint8 TIFF, 1..K; an existing file is replaced
+    only with ``overwrite`` and only if napari-cathode wrote it, never an input).
 
     Returns
     -------
@@ -37,6 +41,13 @@ def evaluate_files(
     from napari_cathode.jobs.volume_files import read_image, read_labels
 
     options = options or PredictionOptions()
+    if save_prediction is not None:  # before the work: never over an input or foreign data
+        check_output(
+            save_prediction,
+            inputs=[model_dir, image_path, labels_path],
+            overwrite=overwrite,
+            what="prediction file",
+        )
     model = load_model(model_dir)
     image = read_image(image_path)
     truth = read_labels(labels_path, classes=model.config.classes, shape=image.shape)
@@ -50,8 +61,29 @@ def evaluate_files(
         counts.add(truth[z], proposal[z])
     dice = counts.scores(model.config.classes)
     if save_prediction is not None:
-        import tifffile
-
-        tifffile.imwrite(str(save_prediction), proposal, compression="zlib")
+        write_prediction_tiff(save_prediction, proposal)
         log.info("wrote predicted labels to %s", save_prediction)
     return {"dice": dice, "mean_dice": mean_dice(dice)}
+
+
+def write_prediction_tiff(path: str | Path, labels) -> None:
+    """Write predicted labels as a TIFF atomically (temp file, then rename), tagged as ours."""
+    import os
+
+    import tifffile
+
+    from napari_cathode.core.atomic import remove_stale_siblings, temporary_sibling
+
+    path = Path(path).expanduser().absolute()
+    if not path.parent.is_dir():
+        raise CathodeError(f"folder {path.parent} does not exist; create it first")
+    remove_stale_siblings(path)
+    tmp = temporary_sibling(path)
+    try:
+        tifffile.imwrite(tmp, labels, compression="zlib", software=SOFTWARE_TAG)
+        os.replace(tmp, path)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(error):
+            raise disk_full_error(path.parent, int(labels.nbytes)) from error
+        raise

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.export import export_ome_zarr, export_tiff, merge_labels
+from napari_cathode.core.outputs import check_output
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ def export_project(
     if format not in FORMATS:
         raise CathodeError(f"export format {format!r} is not one of {FORMATS}")
     out = Path(out).expanduser().absolute()
-    if format == "tiff" and out.exists() and not overwrite:
-        raise CathodeError(f"{out} exists; choose another path or pass --overwrite")
+    # Before any work: never over the project itself, another project, or foreign data.
+    check_output(out, inputs=[project.path], overwrite=overwrite, what="export")
     labels = merge_labels(project.truth, project.proposal)
     started = time.perf_counter()
     if scheduler is None:
@@ -92,7 +93,9 @@ def export_project(
                 progress=progress,
             )
         else:
-            export_tiff(out, labels, voxel_size=project.voxel_size, unit=project.unit)
+            export_tiff(
+                out, labels, voxel_size=project.voxel_size, unit=project.unit, overwrite=overwrite
+            )
     seconds = time.perf_counter() - started
     where = "local threads" if scheduler is None else str(scheduler)
     log.info("exported %s to %s (%s) in %.1f s on %s", project.path, out, format, seconds, where)

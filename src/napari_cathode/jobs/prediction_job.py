@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_cathode.core.errors import ModelError, ProjectError
+from napari_cathode.core.outputs import disk_full_error, is_disk_full
 from napari_cathode.ml.checkpoint import LoadedModel, load_model
 from napari_cathode.ml.device import resolve_device
 from napari_cathode.ml.normalization import fit_normalization
@@ -95,14 +96,14 @@ def latest_model_dir(project) -> Path:
     ModelError
         If the project has no trained round and no starting model.
     """
-    from napari_cathode.jobs.training_runs import project_start
+    from napari_cathode.jobs.training_runs import project_start, start_model_folder
 
     latest = project.latest_round()
     if latest is not None:
         return latest.path
     record = project_start(project.path)
     if record.get("model"):
-        return project.path / record["model"]
+        return start_model_folder(project.path, record["model"])
     raise ModelError(
         f"{project.path} has no trained round and no starting model yet: "
         "review a slice and train first, or pass --model"
@@ -155,15 +156,23 @@ def predict_project(
         )
     started = time.perf_counter()
     predictor = make_predictor(loaded, project.image, device=device, options=options)
-    # The zarr arrays write straight to disk, block by block (never the whole volume).
+    # The zarr arrays write straight to disk, block by block (never the whole volume); each
+    # chunk is replaced atomically, so a full disk leaves every chunk old or new.
     if scheduler is None:
-        scores = predictor.predict(
-            project.image,
-            proposal=project.proposal,
-            uncertainty=project.uncertainty,
-            slices=slices,
-            progress=progress,
-        )
+        try:
+            scores = predictor.predict(
+                project.image,
+                proposal=project.proposal,
+                uncertainty=project.uncertainty,
+                slices=slices,
+                progress=progress,
+            )
+        except OSError as error:
+            if is_disk_full(error):
+                count = project.shape[0] if slices is None else len(list(slices))
+                needed = 2 * count * project.shape[1] * project.shape[2]
+                raise disk_full_error(project.path, needed) from error
+            raise
     else:
         from napari_cathode.jobs.distributed import predict_on_cluster
 

@@ -23,6 +23,7 @@ import numpy as np
 from napari_cathode.core.atomic import atomic_write_json
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.metrics import DiceCounts, mean_dice
+from napari_cathode.core.outputs import mark_output
 from napari_cathode.core.strategies import STRATEGIES, pick_slices
 from napari_cathode.ml.checkpoint import load_model
 from napari_cathode.ml.config import ModelConfig
@@ -94,12 +95,21 @@ def simulate(
     model_config = model_config or ModelConfig()
     config = config or SimulationConfig()
     out_dir = Path(out_dir)
-    (out_dir / "rounds").mkdir(parents=True, exist_ok=True)
-    emit = on_event or (lambda event: None)
-    rng = np.random.default_rng(config.seed)
     candidates = [z for z in range(labels.shape[0]) if labels[z].any()]
     if not candidates:
         raise CathodeError("the labels hold no labelled voxel: nothing to simulate")
+    wanted = config.initial + config.per_round * (config.rounds - 1)
+    if wanted > len(candidates):
+        raise CathodeError(
+            f"the simulation reviews initial {config.initial} + per-round {config.per_round} x "
+            f"{config.rounds - 1} later rounds = {wanted} slices, but the labels have only "
+            f"{len(candidates)} labelled slices; ask for fewer slices or rounds (Dice is "
+            "measured on the labelled slices not yet reviewed)"
+        )
+    (out_dir / "rounds").mkdir(parents=True, exist_ok=True)
+    mark_output(out_dir, "simulation")
+    emit = on_event or (lambda event: None)
+    rng = np.random.default_rng(config.seed)
     device = resolve_device(model_config.device)
     document = {
         "config": {

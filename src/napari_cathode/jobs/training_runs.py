@@ -16,7 +16,6 @@ import dataclasses
 import json
 import logging
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from napari_cathode.core.atomic import atomic_write_json, fsync_tree, temporary_sibling
+from napari_cathode.core.atomic import (
+    atomic_write_json,
+    fsync_tree,
+    remove_stale_siblings,
+    temporary_sibling,
+)
 from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.checkpoint import MODEL_JSON, read_model_json
 from napari_cathode.ml.config import ModelConfig
@@ -102,7 +106,9 @@ def _train_files(request: FileTrainingRequest, cancel) -> Iterator[TrainingEvent
     pairs = read_pairs(request.images, request.labels, classes=request.config.classes)
     volumes = [TrainingVolume(p.image, p.truth, p.name) for p in pairs]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.training-", dir=out_dir.parent))
+    remove_stale_siblings(out_dir)  # what a killed or failed earlier run left
+    work = temporary_sibling(out_dir)
+    work.mkdir()
     metadata = {
         "sources": [{"image": str(p.image_path), "labels": str(p.labels_path)} for p in pairs],
         "start": {
@@ -137,7 +143,7 @@ def _replace_folder(new: Path, target: Path) -> None:
     """Move ``new`` to ``target``, replacing an old model folder there (old kept until the swap)."""
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{np.random.default_rng().integers(1 << 30)}")
+        old = temporary_sibling(target)
         target.rename(old)
     new.rename(target)
     if old is not None:
@@ -154,6 +160,9 @@ def check_start_model(choice: str | Path | None, classes) -> Path | None:
     """
     folder = resolve_init_model(choice)
     if folder is not None:
+        from napari_cathode.ml.checkpoint import load_model
+
+        load_model(folder)  # at the door: refuses pickles, tampered or non-finite weights
         found = len(read_model_json(folder)["config"]["classes"])
         if found != len(classes):
             raise ModelError(
@@ -210,9 +219,12 @@ def project_start(project_path: str | Path) -> dict:
     if not path.is_file():
         return {"choice": SCRATCH, "source": None, "model": None}
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ModelError(f"{path} cannot be read ({exc}); run new again or delete it") from exc
+    if not isinstance(record, dict):
+        raise ModelError(f"{path} is not a start-model record (a JSON object); delete it")
+    return record
 
 
 def _project_start(project, request: ProjectTrainingRequest) -> tuple[str | None, dict]:
@@ -230,9 +242,34 @@ def _project_start(project, request: ProjectTrainingRequest) -> tuple[str | None
         return str(latest.path), {"choice": "previous round", "model": str(latest.path)}
     record = project_start(project.path)
     if record.get("model"):
-        folder = project.path / record["model"]
-        return str(folder), {"choice": record["choice"], "model": str(folder)}
+        folder = start_model_folder(project.path, record["model"])
+        return str(folder), {"choice": record.get("choice", "path"), "model": str(folder)}
     return None, {"choice": SCRATCH, "model": None}
+
+
+def start_model_folder(project_path: Path, relative) -> Path:
+    """The starting-model folder ``relative`` of a project's start record, checked to stay
+    inside the project (a record pointing elsewhere, or through a link, is refused).
+
+    Raises
+    ------
+    ModelError
+        If ``relative`` is not a relative path string inside the project, or is a link.
+    """
+    record = Path(project_path) / START_RECORD
+    if not isinstance(relative, str) or not relative or Path(relative).is_absolute():
+        raise ModelError(
+            f'{record}: "model" must be a folder name inside the project, got {relative!r}; '
+            "run new again or set the starting model with --init-model"
+        )
+    root = Path(project_path).resolve()
+    folder = Path(project_path) / relative
+    if folder.is_symlink() or root not in folder.resolve().parents:
+        raise ModelError(
+            f'{record}: "model" {relative!r} leads outside the project or through a link; '
+            "a project only loads models stored inside it. Run new again or pass --init-model"
+        )
+    return folder
 
 
 @dataclass(frozen=True)

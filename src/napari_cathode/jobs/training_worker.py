@@ -29,6 +29,8 @@ import threading
 import traceback
 from typing import BinaryIO
 
+from napari_cathode.core.parent_death import die_with_parent
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">I")
@@ -55,21 +57,6 @@ def read_frame(stream: BinaryIO):
     return pickle.loads(data)  # written by our own parent process only
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Linux: SIGKILL this process when the parent dies; exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):  # pragma: no cover - exotic libc
-            log.debug("prctl(PR_SET_PDEATHSIG) unavailable; relying on the stdin watchdog")
-    if os.getppid() != parent_pid:
-        os._exit(ORPHANED_EXIT)
-
-
 def _watch_stdin(stdin: BinaryIO, cancel: threading.Event) -> None:
     """Set ``cancel`` on a ``cancel`` line; exit the process when the parent closes stdin."""
     for line in iter(stdin.readline, b""):
@@ -82,7 +69,7 @@ def _watch_stdin(stdin: BinaryIO, cancel: threading.Event) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parent_pid = int(argv[0]) if argv else os.getppid()
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     stdin = sys.stdin.buffer
     # Events go to the original stdout; everything else printed goes to stderr.
     events = os.fdopen(os.dup(1), "wb")

@@ -31,10 +31,14 @@ class LabelledVolume:
 
 def read_image(path: str | Path):
     """Open an image volume as (z, y, x): in memory when small, else lazily (dask)."""
-    from napari_cathode.core.volumes import open_volume
+    from napari_cathode.core.volumes import check_finite, checked_finite, open_volume
 
     data = open_volume(Path(path)).data
-    return np.asarray(data) if data.nbytes <= IN_MEMORY_BYTES else data
+    if data.nbytes > IN_MEMORY_BYTES:
+        return checked_finite(data, path=path)  # checked block by block as it is read
+    array = np.asarray(data)
+    check_finite(array, path=path)  # every slice, like new (not only first/middle/last)
+    return array
 
 
 def read_labels(

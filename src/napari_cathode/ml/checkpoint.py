@@ -142,6 +142,21 @@ def _load_state(directory: Path) -> dict[str, torch.Tensor]:
     raise ModelError(f"{directory} has no {WEIGHTS}; the model folder is incomplete")
 
 
+def _check_finite_weights(directory: Path, state: dict[str, torch.Tensor]) -> None:
+    """Refuse NaN/inf weights: such a model predicts one class everywhere with no warning."""
+    bad = [
+        name
+        for name, tensor in state.items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise ModelError(
+            f"{directory}: {len(bad)} weight tensor(s) hold NaN or infinite values "
+            f"(first: {bad[0]}); the model is damaged or its training diverged. Use an "
+            "earlier round or train again"
+        )
+
+
 def load_model(directory: str | Path, *, device: torch.device | str = "cpu") -> LoadedModel:
     """Load a model folder without executing any code from it.
 
@@ -154,6 +169,7 @@ def load_model(directory: str | Path, *, device: torch.device | str = "cpu") -> 
     document = read_model_json(directory)
     config = ModelConfig.from_json(document["config"])
     state = _load_state(directory)
+    _check_finite_weights(directory, state)
     network = build_network(config)
     try:
         network.load_state_dict(state, strict=True)

@@ -42,6 +42,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from napari_cathode.core.errors import CathodeError, ModelError
+from napari_cathode.core.parent_death import die_with_parent
 from napari_cathode.ml.augment import Augmenter
 from napari_cathode.ml.checkpoint import MODEL_JSON, save_model
 from napari_cathode.ml.config import ModelConfig
@@ -305,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns 0, or 2 after logging a one-line error (bad input: the same on every rank).
     """
     args = _parser().parse_args(argv)
+    die_with_parent()  # torchrun dies with the command, each rank with torchrun: no late round
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = _run(args)

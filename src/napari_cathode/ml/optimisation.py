@@ -17,6 +17,15 @@ from napari_cathode.ml.losses import MaskedDiceCELoss
 from napari_cathode.ml.sampling import PatchSampler
 
 
+def warmup_fraction(steps: int) -> float:
+    """OneCycleLR's ``pct_start``: 10 % warm-up, except where that is exactly one step.
+
+    torch divides by ``pct_start * total_steps - 1``, so 10 % of 10 steps raises
+    ZeroDivisionError (torch issue: OneCycleLR with total_steps=10); 15 % avoids it.
+    """
+    return 0.15 if abs(0.1 * steps - 1.0) < 1e-9 else 0.1
+
+
 @dataclass
 class Optimisation:
     """Loss, AdamW under a one-cycle LR schedule, and mixed precision on CUDA.
@@ -38,7 +47,10 @@ class Optimisation:
         loss_fn = MaskedDiceCELoss()
         optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=1e-4)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.1
+            optimizer,
+            max_lr=config.learning_rate,
+            total_steps=config.steps,
+            pct_start=warmup_fraction(config.steps),
         )
         amp = device.type == "cuda" and config.mixed_precision
         scaler = torch.amp.GradScaler("cuda", enabled=amp)

@@ -204,3 +204,38 @@ def class_mask(
             block = apply_class_map(block, class_map)
         mask[slices] = block == class_id
     return mask
+
+
+def values_listing(values, limit: int = 10) -> str:
+    """``values`` sorted and listed, at most ``limit`` of them (a float image has millions)."""
+    values = sorted(values)
+    shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def check_class_map(counts: Mapping[float, int], class_map: ClassMap, source: str) -> None:
+    """Refuse a class map that does not fit the labels' values.
+
+    Every value of the map must occur in the labels (else it is a typo, or the wrong file),
+    and every labelled value (all but 0) must be in the map (else those voxels would silently
+    count as unlabeled and the fractions of the others would be inflated).
+
+    Raises
+    ------
+    CathodeError
+        Naming the values that do not occur, or the values the map leaves out.
+    """
+    present = {value for value, count in counts.items() if count}
+    absent = [value for value in class_map if value not in present]
+    if absent:
+        raise CathodeError(
+            f"class map value(s) {values_listing(absent)} do not occur in {source}, whose "
+            f"values are {values_listing(present)}; check the class map (VALUE=NAME)"
+        )
+    uncovered = [value for value in present if value != 0 and value not in class_map]
+    if uncovered:
+        voxels = sum(int(counts[value]) for value in uncovered)
+        raise CathodeError(
+            f"value(s) {values_listing(uncovered)} ({voxels} voxels) in {source} are not in "
+            "the class map; give every labelled value a class (0 may stay unlabeled)"
+        )

@@ -18,6 +18,7 @@ from napari_cathode.core.analysis.class_mapping import (
     ClassMap,
     class_counts_from_values,
     identity_class_map,
+    values_listing,
 )
 from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import CathodeError
@@ -149,13 +150,14 @@ def fractions_from_counts(
     unmapped_labels = {v: n for v, n in unmapped.items() if v != 0 or explicit}
     if unmapped_labels and not explicit:
         raise CathodeError(
-            f"{source} holds values {sorted(unmapped_labels)} that are not class ids "
+            f"{source} holds values {values_listing(unmapped_labels)} that are not class ids "
             f"{[c.id for c in classes]}; map them with a class map, e.g. "
             "--class-map 0=pore,128=active,255=binder"
         )
     if unmapped_labels:
         log.warning(
-            "values %s are not in the class map: counted as unlabeled", str(unmapped_labels)
+            "values %s are not in the class map: counted as unlabeled",
+            values_listing(unmapped_labels),
         )
     unlabeled = int(sum(unmapped.values()))
     return VolumeFractions(

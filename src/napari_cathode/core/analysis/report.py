@@ -18,6 +18,7 @@ from napari_cathode.core.analysis.plots import save_size_distribution_png
 from napari_cathode.core.analysis.summary import AnalysisResult
 from napari_cathode.core.atomic import atomic_write_bytes
 from napari_cathode.core.errors import CathodeError
+from napari_cathode.core.outputs import mark_output
 
 SUMMARY_FILE = "summary.json"
 PARTICLES_FILE = "particles.csv"
@@ -76,6 +77,7 @@ def write_analysis(
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        mark_output(out_dir, "analysis")
     except OSError as exc:
         raise CathodeError(f"cannot create output folder {out_dir}: {exc}") from exc
     table = result.particles.table

@@ -9,6 +9,7 @@ are settled here, once, for every front end.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,8 +52,10 @@ class LabelsSource:
 
 def _voxel_size(values: Sequence[float]) -> tuple[float, float, float]:
     size = tuple(float(v) for v in values)
-    if len(size) != 3 or min(size) <= 0:
-        raise CathodeError(f"voxel size must be three positive numbers Z Y X, got {values}")
+    if len(size) != 3 or not all(math.isfinite(v) and v > 0 for v in size):
+        raise CathodeError(
+            f"voxel size must be three positive, finite numbers Z Y X, got {list(values)}"
+        )
     return size
 
 

@@ -8,6 +8,7 @@ connectivity (the pore phase); see :mod:`.particles` and :mod:`.pore_network` fo
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -15,8 +16,19 @@ import numpy as np
 import pandas as pd
 
 from napari_cathode.core.analysis.blocks import Progress
-from napari_cathode.core.analysis.class_mapping import ClassMap, class_mask, resolve_class
-from napari_cathode.core.analysis.fractions import Region, VolumeFractions, volume_fractions
+from napari_cathode.core.analysis.class_mapping import (
+    ClassMap,
+    check_class_map,
+    class_mask,
+    resolve_class,
+)
+from napari_cathode.core.analysis.fractions import (
+    Region,
+    VolumeFractions,
+    fractions_from_counts,
+    value_counts,
+    volume_fractions,
+)
 from napari_cathode.core.analysis.fragmentation import (
     crack_labels,
     cracked_fraction,
@@ -75,7 +87,7 @@ class AnalysisConfig:
     exclude_border_particles: bool = False
 
     def __post_init__(self) -> None:
-        if self.h_max <= 0:
+        if not math.isfinite(self.h_max) or self.h_max <= 0:
             raise CathodeError(f"h_max must be > 0 voxels, got {self.h_max}")
         if self.min_particle_voxels < 0 or self.min_crack_voxels < 1 or self.closing_radius < 0:
             raise CathodeError(
@@ -264,11 +276,18 @@ def analyze_labels(
     if len(labels.shape) != 3:
         raise CathodeError(f"analysis needs a 3D (z, y, x) labels volume, got {labels.shape}")
     voxel_size = tuple(float(v) for v in voxel_size)
-    if len(voxel_size) != 3 or min(voxel_size) <= 0:
-        raise CathodeError(f"voxel size must be three positive numbers (z, y, x), got {voxel_size}")
+    if len(voxel_size) != 3 or not all(math.isfinite(v) and v > 0 for v in voxel_size):
+        raise CathodeError(
+            f"voxel size must be three positive, finite numbers (z, y, x), got {voxel_size}"
+        )
     classes = tuple(classes)
     options = {"class_map": class_map, "block_shape": block_shape, "progress": progress}
-    fractions = volume_fractions(labels, classes, voxel_size=voxel_size, unit=unit, **options)
+    counts = value_counts(labels, block_shape=block_shape, progress=progress)
+    if class_map is not None:
+        check_class_map(counts, class_map, "the labels")
+    fractions = fractions_from_counts(
+        counts, classes, class_map=class_map, voxel_size=voxel_size, unit=unit
+    )
     region_fractions = None
     if region is not None:
         region_fractions = volume_fractions(
