@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import napari
 from qtpy.QtCore import QEvent, Qt
-from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFrame, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from napari_cathode._napari.analysis_dock import AnalysisDock
 from napari_cathode._napari.export_dock import ExportDock
+from napari_cathode._napari.notifications import status_label
 from napari_cathode._napari.project_dock import ProjectDock
 from napari_cathode._napari.review_dock import ReviewDock
 from napari_cathode._napari.session import session_for
@@ -53,8 +54,7 @@ class LoopDock(QWidget):
         self.tabs.setDocumentMode(True)
         for title, page in zip(STEPS, self.pages):
             self.tabs.addTab(_scrolled(page), title)
-        self.jobs = QLabel("")
-        self.jobs.setWordWrap(True)
+        self.jobs = status_label()
         self.jobs.setToolTip("the round being trained and the proposals being computed")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -92,7 +92,6 @@ class LoopDock(QWidget):
         if self.session.predictions.running:
             parts.append("Predicting proposals …")
         self.jobs.setText(" · ".join(parts))
-        self.jobs.setVisible(bool(parts))
 
     def close_dock(self) -> None:
         """Release what the pages bound on the viewer (review keys)."""

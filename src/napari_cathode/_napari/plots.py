@@ -183,7 +183,8 @@ class TrainingPlot(QLabel):
         if self.width() > 50 and pixmap.width() > self.width():  # a narrow dock: fit it
             pixmap = pixmap.scaledToWidth(self.width(), Qt.TransformationMode.SmoothTransformation)
         self.setText("")
-        self.setMinimumHeight(pixmap.height())  # the whole picture, never cut
+        if self.minimumHeight() != pixmap.height():  # the whole picture, never cut
+            self.setMinimumHeight(pixmap.height())
         self.setPixmap(pixmap)
         self.renders += 1
 

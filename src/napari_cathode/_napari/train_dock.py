@@ -115,8 +115,7 @@ class TrainDock(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar()
-        self.eta = QLabel("")
-        self.eta.setWordWrap(True)
+        self.eta = note.status_label()
         self.plot = TrainingPlot(theme_colors(viewer))
         self.rounds = RoundTableWidget()
 
