@@ -74,7 +74,8 @@ def make_screenshots(out: Path, *, steps: int = 200, per_state: int = 10) -> lis
     cracks = crack_labels(instances, phantom.truth == 2)
     cracked = set(np.unique(cracks[cracks > 0]).tolist())
     rng = np.random.default_rng(0)
-    ids = rng.permutation(np.arange(1, int(instances.max()) + 1))
+    shown = 20  # the slice on screen: a user clicks the particles they see there
+    ids = rng.permutation(np.unique(instances[shown][instances[shown] > 0]))
     chosen = {"cracked": [i for i in ids if i in cracked][:per_state]}
     chosen["intact"] = [i for i in ids if i not in cracked][:per_state]
     dock.click_to_label.setChecked(True)
@@ -82,11 +83,11 @@ def make_screenshots(out: Path, *, steps: int = 200, per_state: int = 10) -> lis
     for state, particles in chosen.items():
         dock.state.setCurrentText(state)
         for particle in particles:
-            voxels = np.argwhere(instances == particle)
-            point = voxels[np.argmin(((voxels - voxels.mean(0)) ** 2).sum(1))]  # near its centre
-            dock._on_click(viewer, _Click(tuple(point * scale)))
+            pixels = np.argwhere(instances[shown] == particle)
+            y, x = pixels[np.argmin(((pixels - pixels.mean(0)) ** 2).sum(1))]  # near its centre
+            dock._on_click(viewer, _Click(tuple(np.array([shown, y, x]) * scale)))
     written = [out / "states_label.png"]
-    viewer.dims.set_point(0, 20 * scale[0])
+    viewer.dims.set_point(0, shown * scale[0])
     save_window_screenshot(viewer, written[-1])
 
     dock.train(steps=steps)
@@ -97,17 +98,20 @@ def make_screenshots(out: Path, *, steps: int = 200, per_state: int = 10) -> lis
     written.append(out / "states_predict.png")
     save_window_screenshot(viewer, written[-1])
 
-    table_ids = [i for i in ids if i in cracked and i not in chosen["cracked"]]
+    every = np.arange(1, int(instances.max()) + 1)
+    table_ids = [i for i in every if i in cracked and i not in chosen["cracked"]]
     particle = int(table_ids[0]) if table_ids else int(chosen["cracked"][0])
     dock.particle.setValue(particle)
     dock.explain()
     _wait(lambda: "Grad-CAM" in viewer.layers)
     viewer.layers["state"].visible = False
     viewer.layers["state labels"].visible = False
-    centre = np.argwhere(instances == particle).mean(0)
-    viewer.dims.set_point(0, round(centre[0]) * scale[0])
+    heat, box = dock.explanation["heat"], dock.explanation["box"]
+    plane = box[0].start + int(np.argmax(heat.sum((1, 2))))  # the particle's central yx plane
+    centre = np.array([plane, *[(s.start + s.stop) / 2 for s in box[1:]]])
+    viewer.dims.set_point(0, plane * scale[0])
     viewer.camera.center = tuple(centre * scale)
-    viewer.camera.zoom = viewer.camera.zoom * 4
+    viewer.camera.zoom = viewer.camera.zoom * 2.5
     written.append(out / "states_gradcam.png")
     save_window_screenshot(viewer, written[-1])
     viewer.close()

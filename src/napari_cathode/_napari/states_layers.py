@@ -33,9 +33,8 @@ def show_labelled_points(viewer, labels: ParticleLabels, scale, unit=None):
     """The clicked points, coloured by state (also shown a few slices away from their own)."""
     points = np.array([lab.point for lab in labels.labels], float).reshape(-1, 3)
     colours = [PALETTE[labels.state_index(lab.state) % len(PALETTE)] for lab in labels.labels]
-    size = 6 * float(np.max(scale))
     layer = put_layer(
-        viewer, LABELLED, points, "points", scale, unit, size=size, out_of_slice_display=True
+        viewer, LABELLED, points, "points", scale, unit, size=7, out_of_slice_display=True
     )
     if colours:
         layer.face_color = colours

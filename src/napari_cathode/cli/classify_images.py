@@ -17,6 +17,9 @@ def run(args: argparse.Namespace) -> dict:
 
         if not args.images:
             raise CathodeError("train needs --images DIR_OR_CSV")
+        from napari_cathode.core.image_states import read_state_images, states_of
+
+        states_of(read_state_images(args.images))  # refuse one state before starting a process
         steps = args.steps or 200
         request = ImageStateRequest(
             args.images, args.model, tile=args.tile, stride=args.tile, steps=steps, seed=args.seed

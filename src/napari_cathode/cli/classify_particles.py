@@ -34,7 +34,14 @@ def _label(args: argparse.Namespace, project) -> dict:
 
 def _train(args: argparse.Namespace, project) -> dict:
     from napari_cathode.cli.classify_common import run_training_job
-    from napari_cathode.jobs.particle_states_job import ParticleStateRequest
+    from napari_cathode.jobs.particle_states_job import (
+        ParticleStateRequest,
+        labelled_training_set,
+        project_instances,
+    )
+
+    # refuse bad labels here, in a second, not after starting the training process
+    labelled_training_set(project, project_instances(project))
 
     request = ParticleStateRequest(str(project.path), steps=args.steps or 300, seed=args.seed)
     done = run_training_job(request, args.steps or 300)
