@@ -113,4 +113,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    logging.shutdown()
+    sys.stderr.flush()
+    # Leave without interpreter shutdown: the stdin watchdog thread is blocked in a read, and
+    # finalising the buffered stdin under it aborts with "Fatal Python error" in the log.
+    os._exit(code)
