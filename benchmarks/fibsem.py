@@ -120,8 +120,9 @@ def table(results: dict[str, dict]) -> str:
             n = len(r["reviewed_slices"])
             forest_by[n] = max(forest_by.get(n, 0.0), r["mean_dice"])
     lines = [
-        "| model | reviewed slices | pore | active | binder | mean Dice | Δ vs forest | round s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | steps | reviewed slices | pore | active | binder | mean Dice "
+        "| Δ vs best forest | round s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, document in results.items():
         steps = document.get("config", {}).get("model", {}).get("steps", "–")
