@@ -97,11 +97,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from napari_cathode.cli.cmd_train import TrainingProgress, classes_for, model_config_from_args
-    from napari_cathode.core.outputs import check_output, remove_output
-    from napari_cathode.jobs.simulate import SimulationConfig, simulate
-    from napari_cathode.jobs.volume_files import read_image, read_labels
-    from napari_cathode.ml.events import StartedEvent
+    from napari_cathode.cli.cmd_train import classes_for, model_config_from_args
+    from napari_cathode.core.outputs import check_output
 
     out = check_output(
         args.out,
@@ -111,7 +108,19 @@ def run(args) -> int:
     )
     model_config = model_config_from_args(args, classes=classes_for(args))
     if args.reviewer == "scribbles":
-        return _run_scribbles(args, model_config, out)
+        from napari_cathode.jobs.simulate_scribbles import ScribbleConfig, simulate_scribbles
+
+        config = ScribbleConfig(
+            strokes=args.strokes,
+            radius=args.brush_radius,
+            length=args.stroke_length,
+            rounds=args.rounds,
+            seed=args.seed,
+            init_model=_init_model(args.init_model),
+        )
+        return _simulate(simulate_scribbles, config, model_config, args, out, _describe_scribbles)
+    from napari_cathode.jobs.simulate import SimulationConfig, simulate
+
     config = SimulationConfig(
         initial=args.initial,
         per_round=args.per_round,
@@ -120,55 +129,34 @@ def run(args) -> int:
         seed=args.seed,
         init_model=_init_model(args.init_model),
     )
-    image = read_image(args.image)
-    labels = read_labels(args.labels, classes=model_config.classes, shape=image.shape)
-    remove_output(out)  # an earlier simulation (checked above: ours, and asked for)
-    state = {"progress": None, "round": 0}
+    return _simulate(simulate, config, model_config, args, out, _describe_slices)
 
-    def on_event(event) -> None:
-        if isinstance(event, StartedEvent):
-            state["progress"] = TrainingProgress(leave=False, desc=f"round {state['round']}")
-        if isinstance(event, dict):
-            mean = "-" if event["mean_dice"] is None else f"{event['mean_dice']:.3f}"
-            print(
-                f"round {event['round']}: {len(event['reviewed_slices'])} reviewed, "
-                f"{event['corrected_voxels']} corrected voxels, mean Dice {mean} "
-                f"on {event['evaluated_slices']} slices ({event['train_seconds']:.1f} s training)",
-                file=sys.stderr,
-            )
-            state["round"] = event["round"] + 1
-        elif state["progress"] is not None:
-            state["progress"](event)
 
-    simulate(
-        image,
-        labels,
-        out_dir=args.out,
-        config=config,
-        model_config=model_config,
-        sources={"image": str(args.image), "labels": str(args.labels)},
-        on_event=on_event,
+def _describe_slices(row: dict) -> str:
+    return (
+        f"{len(row['reviewed_slices'])} reviewed, {row['corrected_voxels']} corrected voxels, "
+        f"mean Dice {_mean(row)} on {row['evaluated_slices']} slices"
     )
-    print(f"wrote {args.out}/rounds.json")
-    return 0
 
 
-def _run_scribbles(args, model_config, out) -> int:
-    """``--reviewer scribbles`` (:mod:`napari_cathode.jobs.simulate_scribbles`)."""
+def _describe_scribbles(row: dict) -> str:
+    return (
+        f"{row['total_strokes']} strokes ({row['total_painted_voxels']} painted voxels), "
+        f"mean Dice {_mean(row)}"
+    )
+
+
+def _mean(row: dict) -> str:
+    return "-" if row["mean_dice"] is None else f"{row['mean_dice']:.3f}"
+
+
+def _simulate(job, config, model_config, args, out, describe) -> int:
+    """Read the inputs, replace an earlier run of ours, run ``job`` with progress per round."""
     from napari_cathode.cli.cmd_train import TrainingProgress
     from napari_cathode.core.outputs import remove_output
-    from napari_cathode.jobs.simulate_scribbles import ScribbleConfig, simulate_scribbles
     from napari_cathode.jobs.volume_files import read_image, read_labels
     from napari_cathode.ml.events import StartedEvent
 
-    config = ScribbleConfig(
-        strokes=args.strokes,
-        radius=args.brush_radius,
-        length=args.stroke_length,
-        rounds=args.rounds,
-        seed=args.seed,
-        init_model=_init_model(args.init_model),
-    )
     image = read_image(args.image)
     labels = read_labels(args.labels, classes=model_config.classes, shape=image.shape)
     remove_output(out)  # an earlier simulation (checked in run(): ours, and asked for)
@@ -177,11 +165,9 @@ def _run_scribbles(args, model_config, out) -> int:
     def on_event(event) -> None:
         if isinstance(event, StartedEvent):
             state["progress"] = TrainingProgress(leave=False, desc=f"round {state['round']}")
-        if isinstance(event, dict):
-            mean = "-" if event["mean_dice"] is None else f"{event['mean_dice']:.3f}"
+        if isinstance(event, dict):  # a finished round's row of rounds.json
             print(
-                f"round {event['round']}: {event['total_strokes']} strokes "
-                f"({event['total_painted_voxels']} painted voxels), mean Dice {mean} "
+                f"round {event['round']}: {describe(event)} "
                 f"({event['train_seconds']:.1f} s training)",
                 file=sys.stderr,
             )
@@ -189,7 +175,7 @@ def _run_scribbles(args, model_config, out) -> int:
         elif state["progress"] is not None:
             state["progress"](event)
 
-    simulate_scribbles(
+    job(
         image,
         labels,
         out_dir=args.out,
