@@ -8,12 +8,17 @@ segmentation matched by overlap, :mod:`.tracking`), block-by-block statistics
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import pandas as pd
+import zarr
 from scipy import ndimage as ndi
 
 from napari_cathode.core.errors import CathodeError
@@ -160,13 +165,19 @@ def analyse_kinetics(
     drift = np.asarray(drift, dtype=float)
     offsets = np.round(drift - drift[reference]).astype(int)
     matches: dict[int, MatchResult] = {}
+    stack = (
+        contextlib.ExitStack()
+    )  # holds the matched mode's scratch labels until the stats are done
     # Statistics are taken on the reference grid: each frame is read back by its drift
     # (sub-voxel, linear interpolation) and measured with the reference labels.
     if segment_at is None:
         labels_at = lambda t: particles  # noqa: E731
     else:
+        scratch = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="napari-cathode-kinetics-")
+        )
         n_particles, labels_at = _matched_labels(
-            particles, offsets, segment_at, count_t, matches, report("matching")
+            particles, offsets, segment_at, count_t, matches, report("matching"), Path(scratch)
         )
     static_map = (
         eroded_static_classes(classes, static_classes, static_erosion)
@@ -174,18 +185,19 @@ def analyse_kinetics(
         else None
     )
     classes_at = None if static_map is None else (lambda t: static_map)
-    stats = frame_statistics(
-        data,
-        labels_at,
-        classes_at,
-        n_particles,
-        drift=drift - drift[reference],
-        static_classes=static_classes if static_map is not None else (),
-        bins=bins,
-        block_voxels=block_voxels,
-        name=name,
-        progress=report("statistics"),
-    )
+    with stack:
+        stats = frame_statistics(
+            data,
+            labels_at,
+            classes_at,
+            n_particles,
+            drift=drift - drift[reference],
+            static_classes=static_classes if static_map is not None else (),
+            bins=bins,
+            block_voxels=block_voxels,
+            name=name,
+            progress=report("statistics"),
+        )
     trajectories = trajectory_table(stats, reference=reference, times=times)
     fits = fit_table(trajectories)
     last = float(trajectories["time"].max())
@@ -230,21 +242,32 @@ def analyse_kinetics(
     return KineticsResult(trajectories, table, frames, threshold, drift, matches)
 
 
-def _matched_labels(particles, offsets, segment_at, count_t, matches, progress):
+def _matched_labels(particles, offsets, segment_at, count_t, matches, progress, scratch: Path):
     """Segment every time point, match it to the moved reference; keep relabelled copies.
 
-    Relabelled instances are kept in memory as uint32 volumes (one per time point); for long
-    series of big volumes pass the per-time-point labels through a zarr store instead.
+    The relabelled instances go to a zarr array in ``scratch`` (one chunk per z-slab of one
+    time point), so memory holds one time point's segmentation at a time however long the
+    series is; the statistics then read them back block by block through dask.
     """
-    relabelled = []
+    chunk_z = max(1, min(particles.shape[0], 4_194_304 // max(1, particles[0].size)))
+    store = zarr.open_array(
+        str(scratch / "relabelled.zarr"),
+        mode="w",
+        shape=(count_t, *particles.shape),
+        chunks=(1, chunk_z, *particles.shape[1:]),
+        dtype="uint32",
+    )
+    n_particles = int(particles.max())
     for t in range(count_t):
         current = np.asarray(segment_at(t))
         moved = ShiftedLabels(particles, offsets[t])[...]
         match = match_instances(moved, current)
         matches[t] = match
-        relabelled.append(match.relabel(current).astype(np.uint32))
+        relabelled = match.relabel(current).astype(np.uint32)
+        n_particles = max(n_particles, int(relabelled.max()))
+        store[t] = relabelled
         if progress is not None:
             progress(t + 1, count_t)
-    n_particles = max(int(particles.max()), *(int(r.max()) for r in relabelled))
+    lazy = da.from_zarr(store)
     # back onto the reference grid (whole voxels: labels are not interpolated)
-    return n_particles, lambda t: ShiftedLabels(relabelled[t], -offsets[t])
+    return n_particles, lambda t: ShiftedLabels(lazy[t], -offsets[t])
