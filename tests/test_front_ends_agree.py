@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 
 from napari_cathode.cli.main import main
 from napari_cathode.core.project import Project, ReviewStatus
@@ -69,3 +70,41 @@ def test_new_project_is_the_same_from_the_cli_and_the_dock(make_napari_viewer, q
     assert _round_one(by_cli)["reviewed_slices"] == list(range(by_cli.shape[0]))
     for name in ("start_model.json",):
         assert (dock_path / name).read_text() == (cli_path / name).read_text()
+
+
+def test_export_has_the_same_options_and_result_from_the_cli_and_the_dock(
+    make_napari_viewer, qtbot, tmp_path
+):
+    from napari_cathode._napari.export_dock import MERGED, TRUTH_ONLY
+
+    image = np.random.default_rng(0).random((3, 32, 40), dtype=np.float32)
+    truth = np.zeros(image.shape, np.uint8)
+    truth[1, :16] = 2
+    project = Project.create(tmp_path / "p.cathode", image, truth=truth, contiguous=False)
+    project.write_proposal(np.s_[:], np.ones(image.shape, np.uint8))
+    merged = np.where(truth > 0, truth, 1)
+
+    viewer = make_napari_viewer()
+    _, dock = viewer.window.add_plugin_dock_widget("napari-cathode", "Export")
+    dock.session.open(project.path)
+    for which, expected, flags in ((TRUTH_ONLY, truth, ["--truth-only"]), (MERGED, merged, [])):
+        name = which.split(",")[0].replace(" ", "_")
+        assert (
+            main(["export", str(project.path), "--out", f"{tmp_path}/cli_{name}.tif", *flags]) == 0
+        )
+        dock.which.setCurrentText(which)
+        assert dock.export_tiff(tmp_path / f"dock_{name}.tif")
+        qtbot.waitUntil(lambda: not dock.busy, timeout=WAIT)
+        for front_end in ("cli", "dock"):
+            written = tifffile.imread(tmp_path / f"{front_end}_{name}.tif")
+            np.testing.assert_array_equal(written, expected)
+    # OME-Zarr from the dock reports its levels as the command line's progress bar does
+    assert dock.export_ome_zarr(tmp_path / "dock.ome.zarr")
+    qtbot.waitUntil(lambda: not dock.busy, timeout=WAIT)
+    assert dock.written[-1] == tmp_path / "dock.ome.zarr"
+    assert dock.progress.maximum() >= 1 and dock.progress.value() == dock.progress.maximum()
+    # the same output rule as the command line: never into a project
+    assert dock.export_tiff(project.path / "labels.tif")
+    qtbot.waitUntil(lambda: not dock.busy, timeout=WAIT)
+    assert "inside the project" in dock.status.text()
+    assert not (project.path / "labels.tif").exists()
