@@ -47,11 +47,13 @@ log = logging.getLogger(__name__)
 def _run_training(project: str, steps: int, started: list):
     from napari_cathode.jobs.particle_states_job import ParticleStateRequest
     from napari_cathode.jobs.state_training_job import StateTrainingJob
-    from napari_cathode.jobs.training_round import job_events
 
-    # the command line's loop (classify --project P train): jobs.training_round
-    job = StateTrainingJob(ParticleStateRequest(project, steps=steps), num_threads=1)
-    yield from job_events(job, poll_seconds=0.2, on_start=started.append)
+    job = StateTrainingJob(ParticleStateRequest(project, steps=steps), num_threads=1).start()
+    started.append(job)
+    try:
+        yield from job.events(poll_seconds=0.2)
+    finally:
+        job.close()
 
 
 class StatesDock(StatesResults, QWidget):

@@ -39,20 +39,23 @@ PLOTTED = (StepEvent, ValidationEvent)
 
 
 def _run_job(project: str, config, init_model, from_scratch: bool, threads: int, started: list):
-    """Generator run in a worker thread: the training round's events, as the command line's.
+    """Generator run in a worker thread: start the training process and yield its events.
 
     The job module and its request are imported here, not on the Qt thread: they pull in
-    torch. ``started`` receives the job once its process runs, so the runner can stop it.
+    torch. ``started`` receives the job, so the runner can stop it.
     """
     from napari_cathode.jobs.training_job import TrainingJob
-    from napari_cathode.jobs.training_round import job_events
     from napari_cathode.jobs.training_runs import ProjectTrainingRequest
 
     request = ProjectTrainingRequest(
         project, config=config, init_model=init_model, from_scratch=from_scratch
     )
-    job = TrainingJob(request, num_threads=threads)
-    yield from job_events(job, poll_seconds=0.2, on_start=started.append)
+    job = TrainingJob(request, num_threads=threads).start()
+    started.append(job)
+    try:
+        yield from job.events(poll_seconds=0.2)
+    finally:
+        job.close()
 
 
 class TrainingRunner(QObject):

@@ -1,12 +1,12 @@
 """Train a round (or a model from files, or a state classifier): the one event loop of every
 front end.
 
-The command line and the napari Train dock run a training request the same way: a
+Every command that trains (``train``, ``classify ... train``) runs its request the same way: a
 :class:`~napari_cathode.jobs.training_job.TrainingJob` started in the thread that reads it,
-its events read until the terminal one, the process closed at the end (:func:`job_events`).
-The command line drives that loop to a result with :func:`run_job` (an error or a cancel
-raises); a project round also holds the project's writer lock (:func:`train_project_round`).
-The Train dock yields the same events into Qt from a worker thread.
+its events read until the terminal one, the process closed at the end (:func:`job_events`),
+driven to a result by :func:`run_job` (an error or a cancel raises); a project round also
+holds the project's writer lock (:func:`train_project_round`). The napari Train dock runs the
+same job and request from a worker thread (``_napari/training_runner.py``).
 """
 
 from __future__ import annotations
