@@ -93,7 +93,7 @@ def test_forest_weight_is_checked(value):
 def test_forest_weight_option_reaches_the_config():
     from argparse import Namespace
 
-    from napari_cathode.cli.cmd_train import model_config_from_args
+    from napari_cathode.cli.model_options import model_config_from_args
 
     args = Namespace(device="cpu", seed=0, steps=None, forest_weight=0.0)
     assert model_config_from_args(args).forest_weight == 0.0

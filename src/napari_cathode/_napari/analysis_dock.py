@@ -1,7 +1,8 @@
 """The "Analyse and measure" dock: microstructure numbers, PSD plot, defect points and rulers.
 
-Thin: :func:`~napari_cathode.core.analysis.summary.analyze_labels` runs in a ``thread_worker``;
-the dock renders the result. Array work and file writing live in ``core.analysis``.
+Thin: ``napari-cathode analyze``'s use case (:func:`~napari_cathode.jobs.analysis_job.analyse`,
+on the layer's labels) runs in a ``thread_worker``; the dock renders the result and writes it
+with the same :func:`~napari_cathode.jobs.analysis_job.save_analysis`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from napari_cathode._napari.analysis_rows import (
     TOOLTIPS,
     border_warning,
     layer_classes,
-    layer_unit,
+    layer_source,
     measurement_layer,
     remeasure_particles,
     summary_rows,
@@ -41,15 +42,10 @@ from napari_cathode._napari.analysis_rows import (
 from napari_cathode._napari.layers import TRUTH
 from napari_cathode._napari.project_layers import PROJECT_KEY
 from napari_cathode._napari.session import session_for
-from napari_cathode.core.analysis.class_mapping import parse_class_map
 from napari_cathode.core.analysis.plots import draw_size_distribution
-from napari_cathode.core.analysis.report import write_analysis
-from napari_cathode.core.analysis.summary import (
-    AnalysisConfig,
-    AnalysisResult,
-    analyze_labels,
-)
+from napari_cathode.core.analysis.summary import AnalysisConfig, AnalysisResult
 from napari_cathode.core.errors import CathodeError
+from napari_cathode.jobs.analysis_job import analyse, check_analysis_folder, save_analysis
 
 AXES = {"z": 0, "y": 1, "x": 2}
 
@@ -167,25 +163,12 @@ class AnalysisDock(QWidget):
             show_info("add or open a 3D labels layer to analyse")
             return
         try:
-            classes = layer_classes(layer)
-            class_map = (
-                parse_class_map(self.class_map.value, classes)
-                if self.class_map.value.strip()
-                else None
-            )
-            config = self._config()
+            source, config = layer_source(layer, self.class_map.value), self._config()
         except CathodeError as exc:
             show_error(str(exc))
             return
-        self._source, self._class_map = layer, class_map
-        worker = thread_worker(analyze_labels, ignore_errors=True)(
-            layer.data,
-            classes=classes,
-            class_map=class_map,
-            voxel_size=tuple(layer.scale),
-            unit=layer_unit(layer),
-            config=config,
-        )
+        self._source, self._class_map = layer, source.class_map
+        worker = thread_worker(analyse, ignore_errors=True)(source, config)
         self._start(worker, f"analysing {layer.name}…")
 
     def remeasure(self, *_) -> None:
@@ -280,9 +263,10 @@ class AnalysisDock(QWidget):
         folder = Path(folder)
         target = self._source or self.labels.value
         written: dict[str, Path] = {}
-        try:
+        try:  # the command line's rule: a new, empty folder or an earlier analysis of ours
+            check_analysis_folder(folder, overwrite=True)
             if self.result is not None:
-                written.update(write_analysis(self.result, folder))
+                written.update(save_analysis(self.result, folder, overwrite=True))
             layers = self.viewer.layers
             written.update(
                 write_measurements(

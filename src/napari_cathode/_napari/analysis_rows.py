@@ -58,6 +58,32 @@ def layer_classes(layer) -> tuple[SegmentationClass, ...]:
     return tuple(SegmentationClass.from_json(c) for c in stored)
 
 
+def layer_source(layer, class_map_text: str = ""):
+    """The labels of ``layer`` as the analysis use case's
+    :class:`~napari_cathode.core.analysis.sources.LabelsSource` (the command line builds the
+    same from a file or project): the layer's classes, an optional class map, its scale and
+    unit.
+
+    Raises
+    ------
+    CathodeError
+        If the class map does not fit the classes.
+    """
+    from napari_cathode.core.analysis.class_mapping import parse_class_map
+    from napari_cathode.core.analysis.sources import LabelsSource
+
+    classes = layer_classes(layer)
+    text = class_map_text.strip()
+    return LabelsSource(
+        data=layer.data,
+        classes=classes,
+        class_map=parse_class_map(text, classes) if text else None,
+        voxel_size=tuple(float(v) for v in layer.scale),
+        unit=layer_unit(layer),
+        path=Path(layer.source.path or layer.name),
+    )
+
+
 def layer_unit(layer) -> str | None:
     """The layer's length unit as short text (``"nm"``), ``None`` for pixels."""
     units = getattr(layer, "units", None)

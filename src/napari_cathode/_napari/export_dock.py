@@ -1,10 +1,11 @@
 """The "Export" dock: labels to OME-Zarr and TIFF, a round's model to a folder, rounds to CSV.
 
-Thin: every export is a function of :mod:`napari_cathode.core.export` or
-:mod:`napari_cathode.core.round_table`; the label exports run in a worker thread, since they
-read the whole volume block by block, and show in napari's activity panel too. The labels are
-the human's truth where labelled, else the model's proposal
-(:func:`~napari_cathode.core.export.merge_labels`), or the truth alone.
+Thin: the label exports are ``napari-cathode export``'s own use case
+(:func:`~napari_cathode.jobs.export_job.export_project`, with the same options: truth only,
+a dask.distributed scheduler, progress per level), run in a worker thread since they read the
+whole volume block by block, and shown in napari's activity panel too. The labels are the
+human's truth where labelled, else the model's proposal, or the truth alone. The model and
+round-table exports are :mod:`napari_cathode.core.round_table` functions.
 
 Every output is named ``<folder>/<name><suffix>`` from the page's fields. Nothing is replaced
 without asking: an existing output needs a "yes" from :attr:`ExportDock.confirm` (a dialog; a
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import napari
 from napari.qt.threading import thread_worker
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -38,43 +40,34 @@ from napari_cathode._napari.export_targets import export_target, replace_model_c
 from napari_cathode._napari.notifications import NO_PROJECT, notify_error, notify_info
 from napari_cathode._napari.session import session_for
 from napari_cathode.core.errors import CathodeError
-from napari_cathode.core.export import export_ome_zarr, export_tiff, merge_labels
 from napari_cathode.core.round_table import round_rows, write_round_table_csv
+from napari_cathode.jobs.export_job import export_project
 
 log = logging.getLogger(__name__)
 
 MERGED, TRUTH_ONLY = "truth, else proposal", "truth only"
 
 
-def _labels(project, which: str):
-    return merge_labels(project.truth, project.proposal if which == MERGED else None)
-
-
-def _write_ome_zarr(project, path: Path, which: str) -> Path:
-    return export_ome_zarr(
+def _export(project, path: Path, kind: str, truth_only: bool, scheduler, report) -> Path:
+    """The command line's export (:func:`~napari_cathode.jobs.export_job.export_project`),
+    run in a worker thread; ``report(done, total)`` is a Qt signal's ``emit``."""
+    result = export_project(
+        project,
         path,
-        project.image,
-        _labels(project, which),
-        classes=project.classes,
-        voxel_size=project.voxel_size,
-        unit=project.unit,
-        name="segmentation",
+        format=kind,
+        scheduler=scheduler or None,
         overwrite=True,  # the page asked the user before (confirm)
+        truth_only=truth_only,
+        progress=report,
     )
-
-
-def _write_tiff(project, path: Path, which: str) -> Path:
-    return export_tiff(
-        path,
-        _labels(project, which),
-        voxel_size=project.voxel_size,
-        unit=project.unit,
-        overwrite=True,
-    )
+    return result.path
 
 
 class ExportDock(QWidget):
     """Dock widget: export the segmentation, the model and the round table."""
+
+    #: Pyramid levels written so far (emitted from the export's thread).
+    level_written = Signal(int, int)
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
@@ -100,6 +93,12 @@ class ExportDock(QWidget):
         self.which.setToolTip(
             "truth, else proposal: your labels where you gave them, else the model's"
         )
+        self.scheduler = QLineEdit()
+        self.scheduler.setPlaceholderText("this computer (or tcp://host:8786)")
+        self.scheduler.setToolTip(
+            "run the label export on a dask.distributed cluster: scheduler address or "
+            "scheduler file; the folder must be one every worker sees"
+        )
         self.round = QComboBox()
         self.ome_button = QPushButton("Labels → OME-Zarr")
         self.tiff_button = QPushButton("Labels → TIFF")
@@ -108,6 +107,8 @@ class ExportDock(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.hide()
+        self._bar = None  # the same progress in napari's activity panel
+        self.level_written.connect(self._advance)
         self.status = QLabel("")
         self.status.setWordWrap(True)
 
@@ -118,6 +119,7 @@ class ExportDock(QWidget):
         form.addRow("folder", row)
         form.addRow("name", self.name)
         form.addRow("labels", self.which)
+        form.addRow("dask scheduler", self.scheduler)
         form.addRow("model of round", self.round)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -197,27 +199,42 @@ class ExportDock(QWidget):
         self.last_error = notify_error(error, doing=doing)
         self.status.setText(self.last_error)
 
-    def _run(self, function, path: Path, doing: str) -> bool:
+    def _run(self, kind: str, path: Path, doing: str) -> bool:
         if self._worker is not None:
             notify_info("an export is running; wait for it to finish")
             return False
-        worker = thread_worker(function, start_thread=False, ignore_errors=True)(
-            self.session.project, path, self.which.currentText()
+        worker = thread_worker(_export, start_thread=False, ignore_errors=True)(
+            self.session.project,
+            path,
+            kind,
+            self.which.currentText() == TRUTH_ONLY,
+            self.scheduler.text().strip(),
+            self.level_written.emit,
         )
-        bar = job_progress(0, doing)
+        self._bar = job_progress(0, doing)
         worker.returned.connect(self._done)
         worker.errored.connect(lambda error: self._fail(error, doing))
-        worker.finished.connect(bar.close)
         worker.finished.connect(self._worker_done)
         self._worker = worker
+        self.progress.setRange(0, 0)
         self.progress.show()
         self.status.setText(f"{doing} to {path} …")
         worker.start()
         return True
 
+    def _advance(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.update(done - self._bar.n)
+
     def _worker_done(self) -> None:
         self._worker = None
         self.progress.hide()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     @property
     def busy(self) -> bool:
@@ -227,12 +244,12 @@ class ExportDock(QWidget):
     def export_ome_zarr(self, path=None) -> bool:
         """Write image + labels (with class names and colours) as OME-Zarr, in the background."""
         target = self._target(path, "ome_zarr", "OME-Zarr export")
-        return target is not None and self._run(_write_ome_zarr, target, "OME-Zarr export")
+        return target is not None and self._run("ome-zarr", target, "OME-Zarr export")
 
     def export_tiff(self, path=None) -> bool:
         """Write the labels as an ImageJ TIFF stack, in the background."""
         target = self._target(path, "tiff", "TIFF export")
-        return target is not None and self._run(_write_tiff, target, "TIFF export")
+        return target is not None and self._run("tiff", target, "TIFF export")
 
     def export_model(self, path=None, *, round_index: int | None = None) -> Path | None:
         """Copy a round's model folder (default: the one chosen, else the latest) for reuse."""

@@ -1,4 +1,4 @@
-"""Proposals in the background: :func:`~napari_cathode.jobs.prediction_job.predict_project` in a
+"""Proposals in the background: :func:`~napari_cathode.jobs.prediction_job.run_prediction` in a
 worker thread, with progress and cancel between blocks, one run at a time per viewer.
 
 Used by the review dock (predict a slice, a range, the volume) and by the train dock (refresh
@@ -26,10 +26,8 @@ class PredictionCancelled(Exception):
 
 def _predict(project_path: str, slices, model, device: str, cancel: threading.Event, report):
     # imported here: torch loads in the worker thread, never in a Qt callback
-    from napari_cathode.core.project import Project
-    from napari_cathode.jobs.prediction_job import predict_project
+    from napari_cathode.jobs.prediction_job import run_prediction
 
-    project = Project.open(project_path)
     # model None: the latest round, else the project's starting model (jobs.latest_model_dir)
 
     def progress(done: int, total: int) -> None:
@@ -37,7 +35,10 @@ def _predict(project_path: str, slices, model, device: str, cancel: threading.Ev
         if cancel.is_set():
             raise PredictionCancelled
 
-    return predict_project(project, model=model, slices=slices, device=device, progress=progress)
+    # the command line's prediction, unlocked (see run_prediction's lock_as)
+    return run_prediction(
+        project_path, model=model, slices=slices, device=device, progress=progress, lock_as=None
+    )
 
 
 class PredictionRunner(QObject):

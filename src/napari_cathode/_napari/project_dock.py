@@ -16,7 +16,6 @@ import napari
 from napari.qt.threading import thread_worker
 from qtpy.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -33,15 +32,19 @@ from napari_cathode._napari.classes_box import ClassesBox
 from napari_cathode._napari.notifications import notify_error, notify_warning
 from napari_cathode._napari.project_files import (
     NEW_FOLDER_EXISTS,
+    NOT_WRITABLE,
     create_project,
     fill_choices,
+    layer_combo,
     not_a_project,
     other_layers,
     shape_mismatch,
+    voxel_spin,
 )
 from napari_cathode._napari.session import session_for
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.project import PROJECT_SUFFIX, Project
+from napari_cathode.jobs.project_status import project_status
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +57,6 @@ CONTIGUITY = {
 }
 
 
-
-
 class ProjectDock(QWidget):
     """Dock widget: create / open a project, edit its classes and voxel size."""
 
@@ -65,16 +66,10 @@ class ProjectDock(QWidget):
         self.session = session_for(viewer)
         self._worker = None
 
-        self.image_layer = QComboBox()
-        self.truth_layer = QComboBox()
-        for combo in (self.image_layer, self.truth_layer):  # long layer names: no wide dock
-            combo.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.setMinimumContentsLength(12)
+        self.image_layer, self.truth_layer = layer_combo(), layer_combo()
         self.project_path = QLineEdit()
         self.project_path.setPlaceholderText(f"folder for the new project (…{PROJECT_SUFFIX})")
-        self.voxel = [self._spin() for _ in range(3)]
+        self.voxel = [voxel_spin() for _ in range(3)]
         self.unit = QLineEdit("px")
         self.unit.setMaximumWidth(48)
         self.contiguous = QComboBox()
@@ -132,16 +127,6 @@ class ProjectDock(QWidget):
         self.reset_choices()
         if self.session.project is not None:
             self._show_project(self.session.project)
-
-    @staticmethod
-    def _spin() -> QDoubleSpinBox:
-        spin = QDoubleSpinBox()
-        spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)  # narrow: fits the dock
-        spin.setStyleSheet("min-width: 48px")  # napari's style asks 90 px: three must fit
-        spin.setDecimals(4)
-        spin.setRange(1e-4, 1e6)
-        spin.setValue(1.0)
-        return spin
 
     # ------------------------------------------------------------------ choices
     def reset_choices(self, *_) -> None:
@@ -226,7 +211,6 @@ class ProjectDock(QWidget):
             voxel_size,
             self.unit.text().strip() or "px",
             source,
-            None,
             CONTIGUITY[self.contiguous.currentText()],
         )
         self.progress.setRange(0, 0)
@@ -260,10 +244,7 @@ class ProjectDock(QWidget):
             notify_error(error, doing=f"opening {path}")
             return None
         if project.read_only:
-            notify_warning(
-                f"{project.path} is not writable: painting and training are off. Copy the "
-                "project to a folder you can write to, or fix its permissions"
-            )
+            notify_warning(NOT_WRITABLE.format(path=project.path))
         return project
 
     def _choose_file(self) -> None:
@@ -294,14 +275,11 @@ class ProjectDock(QWidget):
         if project is None:
             self.status.setText("no project open")
             return
-        mode = "read-only" if project.read_only else "read/write"
-        rounds = len(project.rounds())
+        status = project_status(project, with_rounds=False)
         self.status.setText(
             f"{project.name}: {project.shape[0]} × {project.shape[1]} × {project.shape[2]}, "
-            f"{len(project.truth_slices())} truth slices, {rounds} rounds ({mode}); slices "
-            + {True: "contiguous (2.5D model)", False: "separate (2D model)"}.get(
-                project.contiguous, "of unknown contiguity (2D model)"
-            )
+            f"{status.truth_slices} truth slices, {status.round_count} rounds "
+            f"({'read-only' if project.read_only else 'read/write'}); slices {status.slices}"
         )
 
     def apply_voxel_size(self) -> bool:

@@ -1,17 +1,47 @@
-"""Helpers of the project page: create a project, layer choices, messages naming what to click."""
+"""Helpers of the project page: create a project, layer choices, messages naming what to click,
+the voxel-size fields."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from napari_cathode.core.project import PROJECT_SUFFIX, Project
+from napari_cathode.core.project import PROJECT_SUFFIX
 from napari_cathode.core.project_format import METADATA_FILE
 
 #: A new project's folder exists already (``{target}``).
 NEW_FOLDER_EXISTS = (
     "{target} already exists: open it with Open project…, or type another project folder"
 )
+
+#: An opened project whose folder is not writable (``{path}``).
+NOT_WRITABLE = (
+    "{path} is not writable: painting and training are off. Copy the project to a folder you "
+    "can write to, or fix its permissions"
+)
+
+
+def voxel_spin():
+    """A narrow spin box for one voxel-size component (three fit side by side in the dock)."""
+    from qtpy.QtWidgets import QDoubleSpinBox
+
+    spin = QDoubleSpinBox()
+    spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)  # narrow: fits the dock
+    spin.setStyleSheet("min-width: 48px")  # napari's style asks 90 px: three must fit
+    spin.setDecimals(4)
+    spin.setRange(1e-4, 1e6)
+    spin.setValue(1.0)
+    return spin
+
+
+def layer_combo():
+    """A layer choice that stays narrow with long layer names."""
+    from qtpy.QtWidgets import QComboBox
+
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(12)
+    return combo
 
 
 def not_a_project(path: str | os.PathLike) -> str:
@@ -26,26 +56,22 @@ def not_a_project(path: str | os.PathLike) -> str:
     )
 
 
-def create_project(
-    path, image, truth, voxel_size, unit, source, progress, contiguous=None
-) -> Path:
-    """Create the project (run in a worker thread) with the starting model `new` would pick."""
-    from napari_cathode.jobs.training_runs import set_project_start
-    from napari_cathode.ml.starter import default_start_choice
+def create_project(path, image, truth, voxel_size, unit, source, contiguous=None) -> Path:
+    """Create the project (run in a worker thread): ``napari-cathode new``'s own use case,
+    :func:`~napari_cathode.jobs.new_project.new_project` (same starting model, initial truth
+    marked reviewed)."""
+    from napari_cathode.jobs.new_project import new_project
 
-    project = Project.create(
+    created = new_project(
         path,
         image,
         truth=truth,
         voxel_size=voxel_size,
         unit=unit,
         source=source,
-        progress=progress,
         contiguous=contiguous,
     )
-    # The same starting model as `napari-cathode new`: the shipped starter when the classes fit.
-    set_project_start(project.path, default_start_choice(project.classes))
-    return project.path
+    return created.project.path
 
 
 def shape_mismatch(truth_name: str, truth_shape, image_name: str, image_shape) -> str:

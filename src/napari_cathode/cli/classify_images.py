@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> dict:
         request = ImageStateRequest(
             args.images, args.model, tile=args.tile, stride=args.tile, steps=steps, seed=args.seed
         )
-        done = run_training_job(request, steps)
+        done = run_training_job(request)
         return {"model": done.path, "seconds": round(done.seconds, 1), "report": done.report}
     if args.action == "predict":
         from napari_cathode.jobs.image_states_job import predict_images

@@ -44,7 +44,7 @@ def _train(args: argparse.Namespace, project) -> dict:
     labelled_training_set(project, project_instances(project))
 
     request = ParticleStateRequest(str(project.path), steps=args.steps or 300, seed=args.seed)
-    done = run_training_job(request, args.steps or 300)
+    done = run_training_job(request)
     return {"project": str(project.path), "model": done.path, "seconds": round(done.seconds, 1),
             "report": done.report}  # fmt: skip
 

@@ -164,13 +164,12 @@ class _Bars:
 
 def run(args: argparse.Namespace) -> int:
     """Run the analysis and print the headline numbers."""
-    from napari_cathode.core.analysis.report import write_analysis
     from napari_cathode.core.analysis.sources import open_labels_source
-    from napari_cathode.core.analysis.summary import AnalysisConfig, analyze_labels
-    from napari_cathode.core.outputs import check_output, remove_output
+    from napari_cathode.core.analysis.summary import AnalysisConfig
+    from napari_cathode.jobs.analysis_job import analyse, check_analysis_folder, save_analysis
 
     # Before any work: the output must not be an input, a project, a file or foreign data.
-    out = check_output(args.out, inputs=[args.labels], overwrite=args.overwrite, what="--out")
+    check_analysis_folder(args.out, inputs=[args.labels], overwrite=args.overwrite, what="--out")
     source = open_labels_source(
         args.labels,
         class_names=args.classes,
@@ -191,18 +190,15 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.roi is not None and len(args.roi) != len(source.data.shape):
         raise CathodeError(f"--roi needs one range per axis of {source.data.shape}")
-    result = analyze_labels(
-        source.data,
-        classes=source.classes,
-        class_map=source.class_map,
-        voxel_size=source.voxel_size,
-        unit=source.unit,
-        config=config,
-        region=args.roi,
-        progress=_Bars(),
+    result = analyse(source, config, region=args.roi, progress=_Bars())
+    written = save_analysis(
+        result,
+        args.out,
+        inputs=[args.labels],
+        overwrite=args.overwrite,
+        save_instances=args.save_instances,
+        what="--out",
     )
-    remove_output(out)  # an earlier analysis, checked above (ours, and asked for)
-    written = write_analysis(result, out, save_instances=args.save_instances)
     summary = result.to_summary()
     unit = summary["length_unit"]
     print(f"{source.path}: {result.shape[0]}x{result.shape[1]}x{result.shape[2]} voxels")

@@ -44,7 +44,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from napari_cathode.cli.cmd_train import progress_bar
+    from napari_cathode.cli.progress import progress_bar
     from napari_cathode.jobs.evaluation import evaluate_files
     from napari_cathode.ml.prediction import PredictionOptions
 

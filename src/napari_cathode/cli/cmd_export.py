@@ -7,9 +7,11 @@ import argparse
 EXAMPLES = """examples:
   napari-cathode export sample.cathode --out sample.ome.zarr
   napari-cathode export sample.cathode --out labels.tif --format tiff
+  napari-cathode export sample.cathode --out truth.ome.zarr --truth-only
   napari-cathode export big.cathode --out big.ome.zarr --scheduler tcp://head-node:8786
 
-The labels are the ground truth where a human painted it, else the model's proposal.
+The labels are the ground truth where a human painted it, else the model's proposal
+(--truth-only: the ground truth alone, 0 elsewhere). The Export dock has the same options.
 OME-Zarr holds the image and a multiscale label image with class names and colours.
 """
 
@@ -36,12 +38,17 @@ def register(sub) -> None:
         "scheduler file (*.json); --out must be on a file system every worker sees "
         "(default: local threads)",
     )
+    p.add_argument(
+        "--truth-only",
+        action="store_true",
+        help="export the ground truth alone (0 = unlabeled), not truth over proposal",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing export")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from napari_cathode.cli.cmd_train import progress_bar
+    from napari_cathode.cli.progress import progress_bar
     from napari_cathode.core.project import Project
     from napari_cathode.jobs.export_job import export_project
 
@@ -54,6 +61,7 @@ def run(args) -> int:
             format=fmt,
             scheduler=args.scheduler,
             overwrite=args.overwrite,
+            truth_only=args.truth_only,
             progress=progress,
         )
     print(f"exported {project.path} to {result.path} ({result.format}) in {result.seconds:.1f} s")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 EXAMPLES = """examples:
   napari-cathode new sample.cathode --image A.tif
@@ -61,75 +60,46 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from napari_cathode.cli.cmd_train import parse_classes, progress_bar
-    from napari_cathode.core.errors import OutputError
-    from napari_cathode.core.outputs import check_not_input, project_containing
-    from napari_cathode.core.project import Project, ReviewStatus
-    from napari_cathode.core.project_lock import project_lock
+    from napari_cathode.cli.model_options import parse_classes
+    from napari_cathode.cli.progress import progress_bar
     from napari_cathode.core.volumes import open_volume
-    from napari_cathode.jobs.training_runs import check_start_model, set_project_start
+    from napari_cathode.jobs.new_project import new_project
     from napari_cathode.jobs.volume_files import read_labels
 
-    target = check_not_input(
-        args.project,
-        [args.image, args.labels, None if args.init_model in (None, "starter", "none")
-         else args.init_model],
-        what="project",
-    )  # fmt: skip
-    outer = project_containing(target.parent)
-    if outer is not None:
-        raise OutputError(
-            f"{target} would lie inside the project {outer}; create projects outside other projects"
-        )
     classes = parse_classes(args.classes)
-    init_model = _default_init_model(args.init_model, classes)
-    check_start_model(init_model, classes)  # refuse a bad choice before copying anything
     volume = open_volume(args.image)
     truth = (
         read_labels(args.labels, classes=classes, shape=volume.data.shape) if args.labels else None
     )
-    # Replacing a project waits for no one: a job that is writing into it keeps it.
-    replacing = args.overwrite and (target / "project.json").is_file()
-    lock = project_lock(target, "new --overwrite") if replacing else None
-    with lock or contextlib.nullcontext(), progress_bar("copying", "block") as progress:
-        project = Project.create(
+    with progress_bar("copying", "block") as progress:
+        created = new_project(
             args.project,
             volume.data,
             classes=classes,
+            truth=truth,
             voxel_size=volume.voxel_size or (1.0, 1.0, 1.0),
             unit=volume.unit or "px",
-            truth=truth,
-            source=str(args.image),
-            overwrite=args.overwrite,
-            progress=progress,
+            source=args.image,
             contiguous=args.contiguous,
+            init_model=args.init_model,
+            overwrite=args.overwrite,
+            inputs=[args.labels],
+            progress=progress,
         )
-    truth_slices = project.truth_slices()
-    if len(truth_slices):
-        project.set_review(truth_slices, ReviewStatus.REVIEWED, round=project.next_round_index())
-    start = set_project_start(project.path, init_model)
+    project = created.project
     print(
         f"created {project.path}: shape {project.shape}, classes "
         + ", ".join(f"{c.id}={c.name}" for c in project.classes)
-        + f", {len(truth_slices)} slices with ground truth; first round starts from "
-        + {"starter": "the NMC nano-CT starter model", "none": "scratch"}.get(
-            start["choice"], str(start["source"])
-        )
+        + f", {len(created.truth_slices)} slices with ground truth; first round starts from "
+        + created.describe_start()
         + f"; slices {_contiguity(project)}"
     )
     return 0
 
 
-def _default_init_model(choice: str | None, classes) -> str:
-    """``--init-model`` as given, else the project default (:func:`default_start_choice`)."""
-    from napari_cathode.ml.starter import default_start_choice
-
-    return choice if choice is not None else default_start_choice(classes)
-
-
 def _contiguity(project) -> str:
     """How the project's slices were judged, for the summary line."""
-    kind = {True: "contiguous (2.5D model)", False: "separate (2D model)"}.get(
-        project.contiguous, "of unknown contiguity (2D model)"
-    )
+    from napari_cathode.jobs.project_status import slice_kind
+
+    kind = slice_kind(project.contiguous)
     return f"{kind}: {project.contiguity}" if project.contiguity else kind

@@ -58,16 +58,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from napari_cathode.cli.cmd_train import progress_bar
-    from napari_cathode.core.project import Project
-    from napari_cathode.core.project_lock import project_lock
-    from napari_cathode.jobs.prediction_job import predict_project
+    from napari_cathode.cli.progress import progress_bar
+    from napari_cathode.jobs.prediction_job import run_prediction
     from napari_cathode.ml.prediction import PredictionOptions
 
-    project = Project.open(args.project)
-    with project_lock(project.path, "predict"), progress_bar("predicting", "slice") as progress:
-        result = predict_project(
-            project,
+    with progress_bar("predicting", "slice") as progress:
+        result = run_prediction(
+            args.project,
             model=args.model,
             slices=parse_slices(args.slices),
             device=args.device,

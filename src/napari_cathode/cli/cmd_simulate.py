@@ -28,7 +28,7 @@ voxel not painted yet. --initial, --per-round and --strategy do not apply.
 
 
 def register(sub) -> None:
-    from napari_cathode.cli.cmd_train import add_model_options
+    from napari_cathode.cli.model_options import add_model_options
 
     p = sub.add_parser(
         "simulate",
@@ -97,7 +97,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from napari_cathode.cli.cmd_train import classes_for, model_config_from_args
+    from napari_cathode.cli.model_options import classes_for, model_config_from_args
     from napari_cathode.core.outputs import check_output
 
     out = check_output(
@@ -152,7 +152,7 @@ def _mean(row: dict) -> str:
 
 def _simulate(job, config, model_config, args, out, describe) -> int:
     """Read the inputs, replace an earlier run of ours, run ``job`` with progress per round."""
-    from napari_cathode.cli.cmd_train import TrainingProgress
+    from napari_cathode.cli.progress import TrainingProgress
     from napari_cathode.core.outputs import remove_output
     from napari_cathode.jobs.volume_files import read_image, read_labels
     from napari_cathode.ml.events import StartedEvent

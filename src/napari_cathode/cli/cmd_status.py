@@ -24,43 +24,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def rows(project) -> list[dict]:
-    """One dict per round: index, truth slices, correction effort, steps, seconds, Dice."""
-    out = []
-    for record in project.rounds():
-        meta = record.metadata
-        out.append(
-            {
-                "round": record.index,
-                "saved": meta.get("saved"),
-                "truth_slices": len(meta.get("truth_slices", [])),
-                "correction_effort": meta.get("correction_effort"),
-                "steps": meta.get("config", {}).get("steps"),
-                "train_seconds": meta.get("timings", {}).get("train_seconds"),
-                "device": meta.get("device"),
-                "held_out": meta.get("data_split", {}).get("held_out"),
-                "dice": meta.get("dice", {}),
-                "mean_dice": meta.get("mean_dice"),
-            }
-        )
-    return out
-
-
 def run(args) -> int:
-    from napari_cathode.core.project import Project, ReviewStatus
+    from napari_cathode.core.project import Project
+    from napari_cathode.jobs.project_status import project_status
 
     project = Project.open(args.project, mode="r")
-    status = project.review_status()
-    review = {s.name.lower(): int((status == s).sum()) for s in ReviewStatus}
-    table = rows(project)
+    status = project_status(project)
     if args.json:
         print(
             json.dumps(
                 {
                     "project": str(project.path),
                     "shape": list(project.shape),
-                    "review": review,
-                    "rounds": table,
+                    "review": status.review,
+                    "rounds": status.rounds_json(),
                 },
                 indent=2,
             )
@@ -72,23 +49,17 @@ def run(args) -> int:
     )
     print(
         "slices: "
-        + ", ".join(f"{n} {name}" for name, n in review.items())
-        + f"; {len(project.truth_slices())} with ground truth"
+        + ", ".join(f"{n} {name}" for name, n in status.review.items())
+        + f"; {status.truth_slices} with ground truth"
     )
-    if not table:
+    if not status.rounds:
         print("no rounds yet: run `napari-cathode train PROJECT`")
         return 0
     names = [c.name for c in project.classes]
     header = ["round", "truth", "effort", "steps", "train s", *names, "mean", "held out"]
     print("  ".join(f"{h:>10}" for h in header))
-    for row in table:
-        cells = [
-            row["round"],
-            row["truth_slices"],
-            row["correction_effort"],
-            row["steps"],
-            row["train_seconds"],
-        ]
-        cells += [row["dice"].get(n) for n in names] + [row["mean_dice"], row["held_out"]]
+    for row in status.rounds:
+        cells = [row.round, row.truth_slices, row.correction_effort, row.steps, row.train_seconds]
+        cells += [row.dice.get(n) for n in names] + [row.mean_dice, row.held_out]
         print("  ".join(f"{c:>10.3f}" if isinstance(c, float) else f"{c!s:>10}" for c in cells))
     return 0

@@ -1,6 +1,7 @@
 """``napari-cathode train``: a project round, or fully supervised training from files.
 
-Also holds the model options and progress rendering shared by the model commands.
+The model options live in :mod:`napari_cathode.cli.model_options`, the progress rendering in
+:mod:`napari_cathode.cli.progress`, the round itself in :mod:`napari_cathode.jobs.training_round`.
 ``--gpus N`` trains the project round on N GPUs under ``torchrun`` (:mod:`napari_cathode.ml.ddp`).
 """
 
@@ -13,13 +14,11 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from napari_cathode.cli.options import non_negative_int, positive_int
-from napari_cathode.core.classes import DEFAULT_CLASSES, classes_from_names
-from napari_cathode.core.errors import CathodeError, ModelError, VolumeError
+from napari_cathode.cli.model_options import add_model_options, classes_for, model_config_from_args
+from napari_cathode.cli.options import positive_int
+from napari_cathode.core.errors import CathodeError, VolumeError
 
 log = logging.getLogger(__name__)
 
@@ -31,168 +30,6 @@ EXAMPLES = """examples:
       --image B.tif --labels B_labels.tif --out nmc-model --steps 1500
   napari-cathode train --image C.tif --labels C_labels.tif --out tuned --init-model nmc-model
 """
-
-
-def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) -> None:
-    """Add ``--steps --forest-weight --device --seed [--classes]``."""
-    from napari_cathode.ml.config import ModelConfig
-
-    parser.add_argument(
-        "--steps",
-        type=positive_int,
-        help=f"optimiser steps per round (default {ModelConfig().steps})",
-    )
-    parser.add_argument(
-        "--forest-weight",
-        type=float,
-        help="weight of the round's random forest in the hybrid's prediction, 0..1 "
-        f"(0 = the network alone; default {ModelConfig().forest_weight})",
-    )
-    parser.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="auto uses a CUDA GPU when there is one (default)",
-    )
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
-    if classes:
-        parser.add_argument(
-            "--classes",
-            help="comma-separated class names for label values 1..K "
-            "(default: pore,active material,carbon-binder)",
-        )
-
-
-def parse_classes(text: str | None):
-    """Classes from ``--classes a,b,c`` (default: the cathode classes)."""
-    if not text:
-        return DEFAULT_CLASSES
-    return classes_from_names([name for name in text.split(",")])
-
-
-def classes_for(args):
-    """``--classes`` if given, else the classes of ``--init-model`` if given, else the defaults."""
-    if getattr(args, "classes", None) or not getattr(args, "init_model", None):
-        return parse_classes(getattr(args, "classes", None))
-    from napari_cathode.core.classes import SegmentationClass
-    from napari_cathode.ml.checkpoint import read_model_json
-    from napari_cathode.ml.starter import resolve_init_model
-
-    folder = resolve_init_model(args.init_model)
-    if folder is None:
-        return parse_classes(None)
-    document = read_model_json(folder)
-    return tuple(SegmentationClass.from_json(c) for c in document["config"]["classes"])
-
-
-def model_config_from_args(args, *, classes=None):
-    """A :class:`ModelConfig` from the common options."""
-    from napari_cathode.ml.config import ModelConfig
-
-    changes = {"device": args.device, "seed": args.seed}
-    if getattr(args, "steps", None) is not None:
-        if args.steps < 1:
-            raise ModelError(f"--steps must be >= 1, got {args.steps}")
-        changes["steps"] = args.steps
-    if getattr(args, "forest_weight", None) is not None:
-        changes["forest_weight"] = args.forest_weight
-    if classes is not None:
-        changes["classes"] = classes
-    return ModelConfig(**changes)
-
-
-@contextmanager
-def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
-    """A tqdm bar on stderr; yields the ``progress(done, total)`` callback that drives it."""
-    from tqdm import tqdm
-
-    with tqdm(desc=desc, unit=unit, file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        yield progress
-
-
-class TrainingProgress:
-    """Render training events with a tqdm bar on stderr; returns the final event."""
-
-    def __init__(self, *, position: int = 0, leave: bool = True, desc: str = "training") -> None:
-        self.position, self.leave, self.desc = position, leave, desc
-        self.bar = None
-
-    def __call__(self, event) -> None:
-        from tqdm import tqdm
-
-        from napari_cathode.ml import events as ev
-
-        if isinstance(event, ev.StartedEvent):
-            self.bar = tqdm(
-                total=event.steps,
-                desc=self.desc,
-                unit="step",
-                position=self.position,
-                leave=self.leave,
-                file=sys.stderr,
-            )
-            self.bar.write(
-                f"device: {event.device}; {event.train_slices} training slices, "
-                f"{event.validation_slices} held out"
-                + (f"; warm start from {event.warm_start}" if event.warm_start else ""),
-                file=sys.stderr,
-            )
-        elif isinstance(event, ev.StepEvent) and self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{event.loss:.3f}", refresh=False)
-        elif isinstance(event, ev.ValidationEvent) and self.bar is not None:
-            scores = ", ".join(
-                f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in event.dice.items()
-            )
-            label = "validation" if event.held_out else "training-slice"
-            mean = "-" if event.mean_dice is None else f"{event.mean_dice:.3f}"
-            self.bar.write(
-                f"step {event.step}: {label} Dice {scores} (mean {mean})", file=sys.stderr
-            )
-        elif (
-            isinstance(event, (ev.DoneEvent, ev.CancelledEvent, ev.ErrorEvent))
-            and self.bar is not None
-        ):
-            self.bar.close()
-
-
-def run_job(request) -> object:
-    """Run a training request in a subprocess, render its progress, return the Done event.
-
-    Raises
-    ------
-    CathodeError
-        If the job reports an error (the message is the child's).
-    """
-    from napari_cathode.jobs.training_job import TrainingJob
-    from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent
-
-    progress = TrainingProgress()
-    job = TrainingJob(request).start()
-    try:
-        for event in job.events():
-            progress(event)
-            if isinstance(event, ErrorEvent):
-                raise (
-                    ModelError(event.message)
-                    if event.kind != "crash"
-                    else CathodeError(event.message)
-                )
-            if isinstance(event, CancelledEvent):
-                raise CathodeError("training was cancelled; the previous model is unchanged")
-            if isinstance(event, DoneEvent):
-                return event
-    except KeyboardInterrupt:
-        job.cancel(grace_seconds=10)
-        raise
-    finally:
-        job.close()
-    raise CathodeError("training ended without a result")
 
 
 def register(sub) -> None:
@@ -283,15 +120,14 @@ def run(args) -> int:
             config=config,
             init_model=args.init_model,
         )
-    if args.project:
-        from napari_cathode.core.project import Project
-        from napari_cathode.core.project_lock import project_lock
+    from napari_cathode.cli.progress import TrainingProgress
+    from napari_cathode.jobs.training_job import TrainingJob
+    from napari_cathode.jobs.training_round import run_job, train_project_round
 
-        Project.open(args.project, mode="r")  # a clear message before the lock if it is none
-        with project_lock(args.project, "train"):
-            done = run_job(request)
+    if args.project:
+        done = train_project_round(request, TrainingProgress())
     else:
-        done = run_job(request)
+        done = run_job(TrainingJob(request), TrainingProgress())
     mean = "-" if done.mean_dice is None else f"{done.mean_dice:.3f}"
     print(
         f"model saved to {done.path} (best step {done.best_step}, mean Dice {mean}, "

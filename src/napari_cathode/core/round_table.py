@@ -48,6 +48,12 @@ class RoundRow:
         Where it trained, e.g. ``"cpu, 2 threads"``.
     warm_start : str or None
         The model it started from.
+    steps : int or None
+        Optimiser steps the round was configured with.
+    held_out : bool or None
+        Whether the Dice is on held-out slices (False: on the training slices).
+    saved : str or None
+        When the round was saved (ISO 8601).
     """
 
     round: int
@@ -59,6 +65,9 @@ class RoundRow:
     mean_dice: float | None = None
     device: str = ""
     warm_start: str | None = None
+    steps: int | None = None
+    held_out: bool | None = None
+    saved: str | None = None
 
 
 def _truth_voxels(project, metadata: dict, slices: Sequence[int]) -> int:
@@ -92,6 +101,9 @@ def round_rows(project) -> list[RoundRow]:
                 mean_dice=meta.get("mean_dice"),
                 device=str(meta.get("device", "")),
                 warm_start=meta.get("warm_start"),
+                steps=(meta.get("config") or {}).get("steps"),
+                held_out=(meta.get("data_split") or {}).get("held_out"),
+                saved=meta.get("saved"),
             )
         )
     return rows

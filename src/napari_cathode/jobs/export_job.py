@@ -41,9 +41,12 @@ def export_project(
     format: str = "ome-zarr",
     scheduler=None,
     overwrite: bool = False,
+    truth_only: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportResult:
     """Write a project's labels (truth where painted, else the proposal) to ``out``.
+
+    The one export of every front end: ``napari-cathode export`` and the Export dock.
 
     Parameters
     ----------
@@ -58,9 +61,13 @@ def export_project(
         :func:`napari_cathode.jobs.distributed.cluster_client`); default: dask's local threads.
         For OME-Zarr, ``out`` must be on a file system every worker sees.
     overwrite : bool
-        Replace an existing export at ``out``.
+        Replace an existing export at ``out`` (only an earlier export of ours, see
+        :func:`~napari_cathode.core.outputs.check_output`).
+    truth_only : bool
+        Write the human's truth alone (0 where nobody labelled), not truth over proposal.
     progress : callable(done, total), optional
-        OME-Zarr: called after each pyramid level is written.
+        OME-Zarr: called after each pyramid level is written. It may be called from another
+        thread than the caller's.
 
     Returns
     -------
@@ -71,7 +78,7 @@ def export_project(
     out = Path(out).expanduser().absolute()
     # Before any work: never over the project itself, another project, or foreign data.
     check_output(out, inputs=[project.path], overwrite=overwrite, what="export")
-    labels = merge_labels(project.truth, project.proposal)
+    labels = merge_labels(project.truth, None if truth_only else project.proposal)
     started = time.perf_counter()
     if scheduler is None:
         context = contextlib.nullcontext()

@@ -198,3 +198,52 @@ def predict_project(
     return PredictionResult(
         tuple(int(z) for z in predicted), scores, seconds, str(model_dir), str(predictor.device)
     )
+
+
+def run_prediction(
+    project_path: str | Path,
+    *,
+    model: str | Path | None = None,
+    slices: Iterable[int] | None = None,
+    device: str = "auto",
+    options: PredictionOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    scheduler=None,
+    lock_as: str | None = "predict",
+) -> PredictionResult:
+    """Propose labels for a project folder: the one prediction of every front end.
+
+    ``napari-cathode predict`` and the napari docks (predict a slice, a range, the volume;
+    refresh after a round) call this with the same options as :func:`predict_project`.
+
+    Parameters
+    ----------
+    project_path : path
+        The project folder (opened for writing).
+    lock_as : str or None
+        Hold the project's writer lock under this name while predicting, so no other job
+        writes into the project meanwhile (the command line). None: do not lock - a viewer
+        proposes while its own round trains (training never writes proposals), and the
+        round's lock is still being released when its refresh of the proposals starts.
+
+    Returns
+    -------
+    PredictionResult
+    """
+    import contextlib
+
+    from napari_cathode.core.project import Project
+    from napari_cathode.core.project_lock import project_lock
+
+    project = Project.open(project_path)
+    lock = contextlib.nullcontext() if lock_as is None else project_lock(project.path, lock_as)
+    with lock:
+        return predict_project(
+            project,
+            model=model,
+            slices=slices,
+            device=device,
+            options=options,
+            progress=progress,
+            scheduler=scheduler,
+        )

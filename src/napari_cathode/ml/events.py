@@ -71,6 +71,15 @@ class ErrorEvent:
     kind: str = "error"
 
 
+@dataclass(frozen=True)
+class ClassifierStartedEvent:
+    """A state classifier has its samples and is about to take the first step."""
+
+    device: str
+    steps: int
+    samples: dict[str, int]
+
+
 TrainingEvent = (
     StartedEvent
     | StepEvent

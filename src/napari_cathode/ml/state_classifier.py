@@ -32,7 +32,12 @@ from safetensors.torch import load_file, save
 
 from napari_cathode.core.atomic import atomic_write_bytes, atomic_write_json
 from napari_cathode.core.errors import ModelError
-from napari_cathode.ml.events import CancelledEvent, DoneEvent, StepEvent
+from napari_cathode.ml.events import (
+    CancelledEvent,
+    ClassifierStartedEvent,
+    DoneEvent,
+    StepEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +88,6 @@ class StateModelConfig:
         data = dict(data)
         data["states"], data["widths"] = tuple(data["states"]), tuple(data["widths"])
         return cls(**data)
-
-
-@dataclass(frozen=True)
-class ClassifierStartedEvent:
-    """Training has its samples and is about to take the first step."""
-
-    device: str
-    steps: int
-    samples: dict[str, int]
 
 
 @dataclass(frozen=True)
