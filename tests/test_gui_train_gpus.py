@@ -53,6 +53,7 @@ def test_train_dock_trains_on_two_processes(make_napari_viewer, qtbot, project, 
     done = seen[-1]
     assert isinstance(done, DoneEvent), seen[-1]
     assert {type(e) for e in seen} >= {StartedEvent, StepEvent, ValidationEvent, DoneEvent}
+    # rank 0's steps, in order (napari's progress bar must not reorder them)
     assert [e.step for e in seen if isinstance(e, StepEvent)] == [1, 2, 3, 4]
     assert "2 gloo processes" in done.device and "round saved" in train.eta.text()
     meta = Project.open(project.path, mode="r").latest_round().metadata

@@ -194,8 +194,6 @@ class TrainingRunner(QObject):
                 f"step {event.step}/{self.total_steps} · loss {event.loss:.3f} · "
                 f"about {left:.0f} s left"
             )
-            if self._bar is not None:
-                self._bar.update(event.step - self._bar.n)
         elif isinstance(event, DoneEvent):
             mean = "—" if event.mean_dice is None else f"{event.mean_dice:.3f}"
             self.status = (
@@ -210,6 +208,10 @@ class TrainingRunner(QObject):
         if isinstance(event, PLOTTED):
             self.history.append(event)
         self.event.emit(event)
+        # Last: napari's progress bar runs QApplication.processEvents(), which delivers the
+        # next events inside this call; emitting first keeps the docks' events in order.
+        if isinstance(event, StepEvent) and self._bar is not None:
+            self._bar.update(event.step - self._bar.n)
 
     def _on_error(self, event: ErrorEvent) -> None:
         config = self.config

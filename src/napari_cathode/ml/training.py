@@ -199,7 +199,7 @@ def _set_up(volumes, config, init_model, validation, rank, world_size) -> RoundS
     device_name = describe_device(device)
     if world_size > 1:
         device_name += f"; {world_size} {torch.distributed.get_backend()} processes"
-    torch.manual_seed(config.seed)  # the same initial network on every rank
+    torch.manual_seed(config.seed)  # DDP also gives every rank rank 0's initial weights
     volumes = [with_normalization(v, config) for v in volumes]
     split = plan_split(volumes, validation)
     network.to(device)
