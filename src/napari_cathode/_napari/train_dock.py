@@ -68,6 +68,13 @@ def find_starter_model() -> Path | None:
         return None
 
 
+def count_gpus() -> int:
+    """CUDA GPUs torch sees (run in a worker thread: it imports torch)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def theme_colors(viewer) -> dict:
     """napari's theme colours (background, foreground, text, current) as ``#rrggbb``."""
     from napari.utils.theme import get_theme
@@ -108,6 +115,13 @@ class TrainDock(QWidget):
         self.steps.setValue(ModelConfig().steps)
         self.device = QComboBox()
         self.device.addItems(DEVICES)
+        self.gpus = QSpinBox()
+        self.gpus.setRange(1, 1)
+        self.gpus.setEnabled(False)
+        self.gpus.setToolTip("looking for GPUs …")
+        self._gpu_lookup = thread_worker(count_gpus, start_thread=False, ignore_errors=True)()
+        self._gpu_lookup.returned.connect(self.show_gpus)
+        self._gpu_lookup.start()
         self.refresh = QCheckBox("new proposals when the round ends")
         self.refresh.setToolTip("predict the unreviewed slices again with the new round")
         self.refresh.setChecked(self.session.refresh_after_round)
@@ -125,6 +139,7 @@ class TrainDock(QWidget):
         form.addRow("model", self.model)
         form.addRow("steps", self.steps)
         form.addRow("device", self.device)
+        form.addRow("GPUs", self.gpus)
         form.addRow(self.refresh)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
@@ -155,6 +170,17 @@ class TrainDock(QWidget):
         self.rounds.refresh(project)
         if project is not None:
             self.plot.colors = {c.name: c.color for c in project.classes}
+
+    def show_gpus(self, count: int) -> None:
+        """Offer data-parallel training when torch sees ``count`` >= 2 GPUs, else say why not."""
+        self.gpus.setRange(1, max(count, 1))
+        self.gpus.setEnabled(count >= 2)
+        self.gpus.setToolTip(
+            f"train the round on up to {count} GPUs of this machine at once (data-parallel, "
+            "one process per GPU; the batch size is per GPU)"
+            if count >= 2
+            else f"training on several GPUs needs 2 or more CUDA GPUs; torch sees {count}"
+        )
 
     def _starter_lookup_done(self) -> None:
         self._starter_lookup = None
@@ -234,12 +260,15 @@ class TrainDock(QWidget):
         return self._launch(project, init_model, from_scratch)
 
     def _launch(self, project, init_model, from_scratch) -> bool:
+        gpus = self.gpus.value() if self.gpus.isEnabled() else 1
         # threads=None: the job uses all cores ($NAPARI_CATHODE_THREADS caps it); the Qt
         # thread is idle while it trains (benchmarks/bench_gui_responsiveness.py measures it)
         threads = None
         self.plot.clear()
         self.progress.setValue(0)
-        started = self.training.start(project.path, self.config, init_model, from_scratch, threads)
+        started = self.training.start(
+            project.path, self.config, init_model, from_scratch, threads, gpus
+        )
         if not started:
             self.last_error = self.training.last_error
         return started

@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 PLOTTED = (StepEvent, ValidationEvent)
 
 
-def _run_job(project: str, config, init_model, from_scratch: bool, threads: int, started: list):
+def _run_job(
+    project: str, config, init_model, from_scratch: bool, threads: int, started: list, gpus: int
+):
     """Generator run in a worker thread: start the training process and yield its events.
 
     The job module and its request are imported here, not on the Qt thread: they pull in
@@ -48,7 +50,7 @@ def _run_job(project: str, config, init_model, from_scratch: bool, threads: int,
     from napari_cathode.jobs.training_runs import ProjectTrainingRequest
 
     request = ProjectTrainingRequest(
-        project, config=config, init_model=init_model, from_scratch=from_scratch
+        project, config=config, init_model=init_model, from_scratch=from_scratch, processes=gpus
     )
     job = TrainingJob(request, num_threads=threads).start()
     started.append(job)
@@ -93,11 +95,15 @@ class TrainingRunner(QObject):
         return self._worker is not None
 
     # ------------------------------------------------------------------ start / stop
-    def start(self, project_path, config, init_model, from_scratch: bool, threads: int) -> bool:
+    def start(
+        self, project_path, config, init_model, from_scratch: bool, threads: int, gpus: int = 1
+    ) -> bool:
         """Start a round in the background; False if one runs (here, or on the project).
 
         A round of the same project running in another viewer or a command line (the
-        project's lock is held) is refused with a notification naming it.
+        project's lock is held) is refused with a notification naming it. ``gpus`` > 1 trains
+        it data-parallel (:mod:`napari_cathode.jobs.distributed_training`): the same job and
+        events as a round on one device.
         """
         if self._worker is not None:
             return False
@@ -123,7 +129,7 @@ class TrainingRunner(QObject):
         self.total_steps, self.history, self.last_error = config.steps, [], ""
         self._started_at = time.monotonic()
         self.status = "starting the training process …"
-        args = (str(project_path), config, init_model, from_scratch, threads, self._jobs)
+        args = (str(project_path), config, init_model, from_scratch, threads, self._jobs, gpus)
         worker = thread_worker(_run_job, start_thread=False, ignore_errors=True)(*args)
         self._worker = worker
         self._retry = None
@@ -188,8 +194,6 @@ class TrainingRunner(QObject):
                 f"step {event.step}/{self.total_steps} · loss {event.loss:.3f} · "
                 f"about {left:.0f} s left"
             )
-            if self._bar is not None:
-                self._bar.update(event.step - self._bar.n)
         elif isinstance(event, DoneEvent):
             mean = "—" if event.mean_dice is None else f"{event.mean_dice:.3f}"
             self.status = (
@@ -204,12 +208,16 @@ class TrainingRunner(QObject):
         if isinstance(event, PLOTTED):
             self.history.append(event)
         self.event.emit(event)
+        # Last: napari's progress bar runs QApplication.processEvents(), which delivers the
+        # next events inside this call; emitting first keeps the docks' events in order.
+        if isinstance(event, StepEvent) and self._bar is not None:
+            self._bar.update(event.step - self._bar.n)
 
     def _on_error(self, event: ErrorEvent) -> None:
         config = self.config
         if note.is_out_of_memory(event.message) and config is not None and config.device != "cpu":
             self.last_error = note.notify_warning(note.GPU_OUT_OF_MEMORY)
-            self._retry = (config.replace(device="cpu"),)
+            self._retry = (config.replace(device="cpu"),)  # one CPU process
             self.status = "the GPU ran out of memory; retrying on the CPU …"
             return
         self.status = "training failed; see the notification"

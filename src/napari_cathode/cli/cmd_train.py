@@ -2,18 +2,14 @@
 
 The model options live in :mod:`napari_cathode.cli.model_options`, the progress rendering in
 :mod:`napari_cathode.cli.progress`, the round itself in :mod:`napari_cathode.jobs.training_round`.
-``--gpus N`` trains the project round on N GPUs under ``torchrun`` (:mod:`napari_cathode.ml.ddp`).
+``--gpus N`` trains the project round data-parallel on N GPUs, through the same job, events
+and publishing as a local round (:mod:`napari_cathode.jobs.distributed_training`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shlex
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 from napari_cathode.cli.model_options import add_model_options, classes_for, model_config_from_args
@@ -25,7 +21,7 @@ log = logging.getLogger(__name__)
 EXAMPLES = """examples:
   napari-cathode train sample.cathode                 # next round, warm from the latest
   napari-cathode train sample.cathode --init-model none   # this round from scratch
-  napari-cathode train big.cathode --gpus 4 --steps 2000  # one round on 4 GPUs (torchrun, DDP)
+  napari-cathode train big.cathode --gpus 4 --steps 2000  # one round on 4 GPUs (DDP)
   napari-cathode train --image A.tif --labels A_labels.tif \\
       --image B.tif --labels B_labels.tif --out nmc-model --steps 1500
   napari-cathode train --image C.tif --labels C_labels.tif --out tuned --init-model nmc-model
@@ -68,7 +64,7 @@ def register(sub) -> None:
         "--gpus",
         type=positive_int,
         metavar="N",
-        help="train the project round on N >= 2 GPUs of this node (torchrun, DDP with NCCL); "
+        help="train the project round on N >= 2 GPUs of this node (DDP with NCCL); "
         "with --device cpu, N CPU processes (gloo, for testing)",
     )
     add_model_options(p)
@@ -86,11 +82,15 @@ def run(args) -> int:
     if args.project and (args.image or args.labels or args.out):
         raise CathodeError("give either PROJECT or --image/--labels/--out, not both")
     if args.gpus is not None:
-        return run_distributed(args)
+        check_gpus(args.gpus, args.device)
     if args.project:
         config = model_config_from_args(args)
         request = ProjectTrainingRequest(
-            args.project, config=config, init_model=args.init_model, from_scratch=args.from_scratch
+            args.project,
+            config=config,
+            init_model=args.init_model,
+            from_scratch=args.from_scratch,
+            processes=args.gpus or 1,
         )
     else:
         if not args.image or not args.out:
@@ -141,11 +141,6 @@ def _model_path(choice: str | None) -> str | None:
     return None if choice in (None, "starter", "none") else choice
 
 
-#: Marks the JSON line each rank of :mod:`napari_cathode.ml.ddp` logs at the end.
-RESULT_MARK = "napari_cathode.ml.ddp: result "
-ERROR_MARK = "napari_cathode.ml.ddp: error: "
-
-
 def check_gpus(gpus: int, device: str) -> None:
     """Refuse a ``--gpus`` value this machine cannot run.
 
@@ -169,91 +164,3 @@ def check_gpus(gpus: int, device: str) -> None:
             f"--gpus {gpus} asks for {gpus} GPUs but torch sees {available}; {fewer}, "
             f"or add --device cpu to train with {gpus} CPU processes (gloo; slow, for testing)"
         )
-
-
-def ddp_command(project, gpus: int, config_file, metadata_file, init_model) -> list[str]:
-    """The ``python -m torch.distributed.run`` command line of a project round on ``gpus``."""
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc_per_node={gpus}", "-m", "napari_cathode.ml.ddp", str(project),
-        "--config", str(config_file), "--metadata", str(metadata_file),
-    ]  # fmt: skip
-    if init_model is not None:
-        command += ["--init-model", str(init_model)]
-    return command
-
-
-def launch_ddp(command: list[str]) -> dict:
-    """Run ``command``, copy its log to stderr, return rank 0's result.
-
-    Raises
-    ------
-    CathodeError
-        If it exits non-zero (with the first error a rank logged) or reports no result.
-    """
-    log.info("launching %s", shlex.join(command))
-    result, errors = None, []
-    from napari_cathode.core.parent_death import preexec_die_with_parent
-
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        preexec_fn=preexec_die_with_parent(),  # torchrun dies with this command
-    )
-    try:
-        for line in process.stdout:
-            sys.stderr.write(line)
-            if RESULT_MARK in line:
-                rank_result = json.loads(line.split(RESULT_MARK, 1)[1])
-                result = rank_result if rank_result["rank"] == 0 else result
-            elif ERROR_MARK in line:
-                errors.append(line.split(ERROR_MARK, 1)[1].strip())
-        code = process.wait()
-    except KeyboardInterrupt:
-        process.terminate()  # torchrun stops its workers
-        process.wait(timeout=60)
-        raise
-    if code != 0:
-        reason = errors[0] if errors else "see the log above"
-        raise CathodeError(f"multi-process training failed (torchrun exit status {code}): {reason}")
-    if result is None or "round" not in result:
-        raise CathodeError("torchrun finished but rank 0 reported no round; see the log above")
-    return result
-
-
-def run_distributed(args) -> int:
-    """``train PROJECT --gpus N``: plan the round as a single-process one, run it under torchrun."""
-    from napari_cathode.jobs.training_runs import ProjectTrainingRequest, plan_round
-
-    check_gpus(args.gpus, args.device)
-    request = ProjectTrainingRequest(
-        args.project,
-        config=model_config_from_args(args),
-        init_model=args.init_model,
-        from_scratch=args.from_scratch,
-    )
-    from napari_cathode.core.project_lock import project_lock
-
-    plan = plan_round(request)
-    with (
-        project_lock(plan.project.path, "train"),
-        tempfile.TemporaryDirectory(prefix="napari-cathode-ddp-") as folder,
-    ):
-        config_file = Path(folder) / "config.json"
-        config_file.write_text(json.dumps(plan.config.to_json()))
-        metadata_file = Path(folder) / "metadata.json"
-        metadata_file.write_text(json.dumps(plan.metadata))
-        command = ddp_command(
-            plan.project.path, args.gpus, config_file, metadata_file, plan.init_model
-        )
-        result = launch_ddp(command)
-    mean = "-" if result["mean_dice"] is None else f"{result['mean_dice']:.3f}"
-    print(
-        f"model saved to {result['round']} (best step {result['best_step']}, mean Dice {mean}, "
-        f"{result['train_seconds']:.1f} s on {result['world_size']} {result['backend']} "
-        "processes)"
-    )
-    return 0

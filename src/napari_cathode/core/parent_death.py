@@ -1,7 +1,7 @@
 """Make a child process die with its parent (Linux: the kernel's parent-death signal).
 
-Used by every child that can publish into a project (the training worker, torchrun and its
-DDP ranks), so that SIGKILL of the command a user started never lets a round appear later.
+Used by every child that can publish into a project (the training worker and its
+data-parallel ranks), so that SIGKILL of the command a user started never lets a round appear later.
 Elsewhere the callers rely on a pipe watchdog (see ``jobs/training_worker.py``).
 """
 

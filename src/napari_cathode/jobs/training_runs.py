@@ -18,6 +18,7 @@ import json
 import logging
 import shutil
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +35,7 @@ from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.checkpoint import MODEL_JSON, read_model_json
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.context import project_model_config
-from napari_cathode.ml.events import CancelledEvent, DoneEvent, TrainingEvent
+from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent, TrainingEvent
 from napari_cathode.ml.starter import SCRATCH, describe_choice, resolve_init_model
 from napari_cathode.ml.training import TrainingVolume, train
 
@@ -68,17 +69,28 @@ class ProjectTrainingRequest:
 
     Starts from ``init_model`` if given (a folder, ``"starter"`` or ``"none"``), else from the
     latest round, else from the project's starting model (see the module docstring);
-    ``from_scratch`` overrides all of them.
+    ``from_scratch`` overrides all of them. ``processes`` > 1 trains the round data-parallel
+    on that many GPUs (or CPU processes with device ``cpu``;
+    :mod:`napari_cathode.jobs.distributed_training`), with the same events and publishing.
     """
 
     project: str
     config: ModelConfig | None = None
     init_model: str | None = None
     from_scratch: bool = False
+    processes: int = 1
 
 
 class _Cancelled(Exception):
     """Raised inside a publishing context so the unfinished model is discarded."""
+
+
+class _Failed(Exception):
+    """A rank of a data-parallel round failed: the unfinished model is discarded."""
+
+    def __init__(self, event: ErrorEvent) -> None:
+        super().__init__(event.message)
+        self.event = event
 
 
 def run_training(request, *, cancel=None) -> Iterator[TrainingEvent]:
@@ -278,8 +290,8 @@ def start_model_folder(project_path: Path, relative) -> Path:
 class RoundPlan:
     """What a project round starts from and trains on, and its provenance for model.json.
 
-    Shared by the in-process round (:func:`run_training`) and the multi-GPU one
-    (``napari-cathode train --gpus N``, :mod:`napari_cathode.ml.ddp`).
+    Shared by the in-process round and the data-parallel one (``napari-cathode train --gpus
+    N``, :mod:`napari_cathode.jobs.distributed_training`).
     """
 
     project: Project
@@ -324,25 +336,42 @@ def plan_round(request: ProjectTrainingRequest) -> RoundPlan:
     return RoundPlan(project, init_model, config, slices, metadata)
 
 
+def _round_events(
+    request: ProjectTrainingRequest, plan: RoundPlan, folder: Path, cancel
+) -> Iterator[TrainingEvent]:
+    """The events of the round's training into ``folder``: here, or on ``processes`` ranks."""
+    if request.processes > 1:
+        from napari_cathode.jobs.distributed_training import train_on_processes
+
+        return train_on_processes(plan, folder, request.processes, cancel)
+    project = plan.project
+    volume = TrainingVolume(project.image, project.truth, project.name, slices=plan.slices)
+    return train(
+        [volume],
+        config=plan.config,
+        out_dir=folder,
+        init_model=plan.init_model,
+        cancel=cancel,
+        metadata=plan.metadata,
+    )
+
+
 def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[TrainingEvent]:
     plan = plan_round(request)
     project = plan.project
     metadata: dict = {}
-    volume = TrainingVolume(project.image, project.truth, project.name, slices=plan.slices)
     done = None
     try:
-        with project.new_round(metadata) as folder:
-            for event in train(
-                [volume],
-                config=plan.config,
-                out_dir=folder,
-                init_model=plan.init_model,
-                cancel=cancel,
-                metadata=plan.metadata,
-            ):
+        with (
+            project.new_round(metadata) as folder,
+            closing(_round_events(request, plan, folder, cancel)) as events,
+        ):
+            for event in events:
                 if isinstance(event, CancelledEvent):
                     yield event
                     raise _Cancelled
+                if isinstance(event, ErrorEvent):
+                    raise _Failed(event)
                 if isinstance(event, DoneEvent):
                     done = event
                     # new_round writes model.json from ``metadata`` when the block exits.
@@ -351,6 +380,9 @@ def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[Training
                 yield event
     except _Cancelled:
         log.info("training cancelled; %s keeps its previous round", project.path)
+        return
+    except _Failed as failed:
+        yield failed.event
         return
     published = project.latest_round()
     yield dataclasses.replace(done, path=str(published.path))

@@ -45,7 +45,12 @@ class CheckpointEvent:
 
 @dataclass(frozen=True)
 class DoneEvent:
-    """Training finished and the model folder is complete."""
+    """Training finished and the model folder is complete.
+
+    ``weights`` is the SHA-256 of the network's state after the last step, before the kept
+    checkpoint is loaded (:func:`napari_cathode.ml.ddp.weights_digest`); in a data-parallel
+    round it is equal on every rank.
+    """
 
     path: str
     steps: int
@@ -54,6 +59,7 @@ class DoneEvent:
     dice: dict[str, float | None] = field(default_factory=dict)
     seconds: float = 0.0
     device: str = "cpu"
+    weights: str = ""
 
 
 @dataclass(frozen=True)

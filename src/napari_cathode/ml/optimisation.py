@@ -1,7 +1,6 @@
 """The optimisation of one training round: loss, AdamW, one-cycle schedule, mixed precision.
 
-Shared by the single-process round (:mod:`napari_cathode.ml.training`) and the data-parallel
-one (:mod:`napari_cathode.ml.ddp`).
+Used by the training round (:mod:`napari_cathode.ml.training`), on one process or many.
 """
 
 from __future__ import annotations

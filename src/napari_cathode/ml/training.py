@@ -1,18 +1,19 @@
 """One training round as a generator of typed events (see :mod:`napari_cathode.ml.events`).
 
+One loop for one process or many: data-parallel training is a mode of :func:`train`
+(``rank``, ``world_size``; MONAI Label's ``train(rank, world_size)`` pattern).
+
 Validation rule (documented for users): the labelled slices of all volumes are listed in
 (volume, z) order; with 4 or more of them every 4th one (the 4th, 8th, ...) is held out for
 validation and the checkpoint with the best held-out mean Dice is kept. With fewer than 4
 labelled slices nothing is held out (each one is too valuable): the model trains on all of
 them, the Dice reported during training is on the training slices (``held_out=False``) and
-the last checkpoint is kept.
+the last checkpoint is kept. The split and the warm start are in
+:mod:`napari_cathode.ml.round_setup`.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,11 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_cathode.core.errors import ModelError
+from napari_cathode.ml import ddp
 from napari_cathode.ml.augment import Augmenter
-from napari_cathode.ml.checkpoint import LoadedModel, load_model, save_model
+from napari_cathode.ml.checkpoint import LoadedModel, save_model
 from napari_cathode.ml.config import ModelConfig
-from napari_cathode.ml.context import inflate_network, needs_inflation
 from napari_cathode.ml.device import describe_device, resolve_device
 from napari_cathode.ml.events import (
     CancelledEvent,
@@ -40,167 +40,43 @@ from napari_cathode.ml.events import (
 )
 from napari_cathode.ml.forest import model_forest
 from napari_cathode.ml.forest_store import FOREST_FILE, save_forest
-from napari_cathode.ml.networks import build_network
-from napari_cathode.ml.normalization import Normalization, fit_normalization
 from napari_cathode.ml.optimisation import Optimisation, draw_batch
-from napari_cathode.ml.sampling import PatchSampler, extract_regions, labelled_slices
-from napari_cathode.ml.validation import BestCheckpoint, is_validation_step, validation_predictors
-
-log = logging.getLogger(__name__)
-
-#: Hold out 1 in this many labelled slices when there are at least this many.
-HOLD_OUT_EVERY = 4
-#: Fields of a warm-start model's config that the new round may change.
-TRAINING_FIELDS = (
-    "batch_size",
-    "learning_rate",
-    "steps",
-    "validate_every",
-    "augmentation",
-    "intensity_jitter",
-    "histogram_warp",
-    "forest_weight",
-    "forest_voxels",
-    "forest_trees",
-    "device",
-    "mixed_precision",
-    "seed",
+from napari_cathode.ml.round_setup import (
+    HOLD_OUT_EVERY,
+    TRAINING_FIELDS,
+    DataSplit,
+    TrainingVolume,
+    initial_network,
+    plan_split,
+    split_slices,
+    training_regions,
+    warm_config,
+    with_normalization,
+)
+from napari_cathode.ml.sampling import PatchSampler, labelled_slices
+from napari_cathode.ml.validation import (
+    BestCheckpoint,
+    KeptState,
+    is_validation_step,
+    validation_predictors,
 )
 
-
-@dataclass(frozen=True)
-class TrainingVolume:
-    """One image volume with its ground truth (0 = unlabeled).
-
-    ``slices`` restricts training to those z indices (default: every slice with a label).
-    """
-
-    image: Any
-    truth: Any
-    name: str = "volume"
-    slices: tuple[int, ...] | None = None
-    normalization: Normalization | None = None
-
-
-@dataclass(frozen=True)
-class DataSplit:
-    """Which (volume, slice) pairs train and which validate."""
-
-    train: tuple[tuple[int, int], ...]
-    validation: tuple[tuple[int, int], ...]
-    held_out: bool
-
-    def to_json(self, names: Sequence[str]) -> dict:
-        return {
-            "rule": f"hold out every {HOLD_OUT_EVERY}th labelled slice "
-            f"when >= {HOLD_OUT_EVERY}, else none",
-            "held_out": self.held_out,
-            "train": [{"volume": names[v], "z": z} for v, z in self.train],
-            "validation": [{"volume": names[v], "z": z} for v, z in self.validation],
-        }
-
-
-def split_slices(pairs: Sequence[tuple[int, int]]) -> DataSplit:
-    """Apply the validation rule of this module to ``(volume index, z)`` pairs."""
-    pairs = tuple(sorted(pairs))
-    if len(pairs) < HOLD_OUT_EVERY:
-        return DataSplit(pairs, pairs, held_out=False)
-    validation = pairs[HOLD_OUT_EVERY - 1 :: HOLD_OUT_EVERY]
-    held = set(validation)
-    train = tuple(p for p in pairs if p not in held)
-    return DataSplit(train, validation, held_out=True)
-
-
-def warm_config(init: LoadedModel, config: ModelConfig) -> ModelConfig:
-    """Config of a round warm-started from ``init``: its network, ``config``'s training settings.
-
-    Raises
-    ------
-    ModelError
-        If the classes differ in number (the output layer would not fit).
-    """
-    if len(init.config.classes) != len(config.classes):
-        raise ModelError(
-            f"the starting model {init.path} predicts {len(init.config.classes)} classes but "
-            f"{len(config.classes)} are wanted; "
-            "start from scratch or from a model with the same classes"
-        )
-    changes = {name: getattr(config, name) for name in TRAINING_FIELDS}
-    return init.config.replace(classes=config.classes, **changes)
-
-
-def with_normalization(volume: TrainingVolume, config: ModelConfig) -> TrainingVolume:
-    """``volume`` with its own robust normalisation fitted when it has none."""
-    if volume.normalization is not None:
-        return volume
-    fitted = fit_normalization(
-        volume.image, method=config.normalization, percentiles=config.percentiles, seed=config.seed
-    )
-    return dataclasses.replace(volume, normalization=fitted)
-
-
-def initial_network(
-    config: ModelConfig, init_model: str | Path | LoadedModel | None
-) -> tuple[ModelConfig, torch.nn.Module, str | None]:
-    """The config and network a round starts from, and the warm-start model's path.
-
-    With ``init_model`` (a folder or a loaded model) the network is a copy of its network and
-    the config comes from :func:`warm_config`; without, a new network is built from ``config``.
-    A 2D model starting a round that asks for z-context is inflated
-    (:func:`napari_cathode.ml.context.inflate_network`).
-    """
-    if isinstance(init_model, (str, Path)):
-        init_model = load_model(init_model)
-    if init_model is None:
-        return config, build_network(config), None
-    warm_name = str(init_model.path) if init_model.path else None
-    if needs_inflation(init_model.config, config):  # a 2D model starts a 2.5D round
-        inflated, network = inflate_network(
-            init_model.network, init_model.config, config.context_slices
-        )
-        return (
-            warm_config(dataclasses.replace(init_model, config=inflated), config),
-            network,
-            warm_name,
-        )
-    # A copy: never train the caller's model in place.
-    return warm_config(init_model, config), copy.deepcopy(init_model.network), warm_name
-
-
-def plan_split(volumes: Sequence[TrainingVolume], validation: str = "auto") -> DataSplit:
-    """The labelled (volume, z) pairs of ``volumes`` split by the module's rule.
-
-    ``validation="none"`` trains and reports on every slice (nothing held out).
-
-    Raises
-    ------
-    ModelError
-        If no volume has any ground truth.
-    """
-    pairs = [
-        (i, int(z))
-        for i, v in enumerate(volumes)
-        for z in (v.slices if v.slices is not None else labelled_slices(v.truth))
-    ]
-    if not pairs:
-        raise ModelError("there is no ground truth to train on: label or review at least one slice")
-    if validation == "auto":
-        return split_slices(pairs)
-    return DataSplit(tuple(sorted(pairs)), tuple(sorted(pairs)), False)
-
-
-def training_regions(
-    volumes: Sequence[TrainingVolume], split: DataSplit, config: ModelConfig
-) -> list:
-    """Normalised regions of the training slices of ``split`` (for a :class:`PatchSampler`)."""
-    regions = []
-    for i, v in enumerate(volumes):
-        zs = [z for vi, z in split.train if vi == i]
-        if zs:
-            regions += extract_regions(
-                v.image, v.truth, zs, config=config, normalization=v.normalization, source=v.name
-            )
-    return regions
+__all__ = [
+    "HOLD_OUT_EVERY",
+    "TRAINING_FIELDS",
+    "DataSplit",
+    "RoundState",
+    "TrainingVolume",
+    "fit_round_forest",
+    "initial_network",
+    "model_document",
+    "plan_split",
+    "split_slices",
+    "train",
+    "training_regions",
+    "warm_config",
+    "with_normalization",
+]
 
 
 def _is_cancelled(cancel) -> bool:
@@ -211,38 +87,84 @@ def _is_cancelled(cancel) -> bool:
     return bool(cancel())
 
 
+@dataclass
+class RoundState:
+    """Everything one round of :func:`train` works with, on this process (rank).
+
+    Attributes
+    ----------
+    config : ModelConfig
+        The round's config (the warm-start model's network part, see :func:`warm_config`).
+    network : torch.nn.Module
+        The network being trained (unwrapped; ``model`` is what takes the steps).
+    model : torch.nn.Module
+        ``network``, or ``network`` under DistributedDataParallel in a data-parallel round.
+    device : torch.device
+    device_name : str
+        As recorded in model.json (with the number of processes of a data-parallel round).
+    volumes : list of TrainingVolume
+        Normalised.
+    split : DataSplit
+    checkpoints : BestCheckpoint
+        Validation history and the kept state (used on rank 0 only).
+    warm_name : str or None
+        The model the round started from.
+    rank, world_size : int
+        This process's place in a data-parallel round (0 and 1 in a single-process round).
+    started : float
+        ``time.perf_counter()`` when the round began.
+    """
+
+    config: ModelConfig
+    network: torch.nn.Module
+    model: torch.nn.Module
+    device: torch.device
+    device_name: str
+    volumes: list[TrainingVolume]
+    split: DataSplit
+    checkpoints: BestCheckpoint
+    warm_name: str | None
+    rank: int = 0
+    world_size: int = 1
+    started: float = 0.0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
 def model_document(
-    metadata,
-    config,
-    volumes,
-    split,
-    history,
-    best,
-    device_name,
-    warm_name,
+    state: RoundState,
+    best: KeptState,
+    metadata: dict[str, Any] | None,
     *,
     train_seconds: float,
-    total_seconds: float,
 ) -> dict[str, Any]:
-    """The model.json content (besides the config) of a checkpoint."""
-    steps = best[1]
-    return {
+    """The model.json content (besides the config) of a round's checkpoint ``best``."""
+    history = state.checkpoints.history
+    document = {
         **(metadata or {}),
-        "classes": [c.to_json() for c in config.classes],
-        "normalization": {v.name: v.normalization.to_json() for v in volumes},
-        "data_split": split.to_json([v.name for v in volumes]),
+        "classes": [c.to_json() for c in state.config.classes],
+        "normalization": {v.name: v.normalization.to_json() for v in state.volumes},
+        "data_split": state.split.to_json([v.name for v in state.volumes]),
         "metrics": history,
-        "best_step": steps,
-        "dice": best[3],
-        "mean_dice": None if best[0] < 0 else best[0],
-        "device": device_name,
-        "warm_start": warm_name,
+        "best_step": best.step,
+        "dice": best.dice,
+        "mean_dice": best.mean_dice,
+        "device": state.device_name,
+        "warm_start": state.warm_name,
         "timings": {
             "train_seconds": round(train_seconds, 3),
-            "total_seconds": round(total_seconds, 3),
+            "total_seconds": round(time.perf_counter() - state.started, 3),
             "steps_per_second": round(history[-1]["step"] / max(train_seconds, 1e-9), 3),
         },
     }
+    if state.distributed:
+        document["distributed"] = {
+            "world_size": state.world_size,
+            "backend": torch.distributed.get_backend(),
+        }
+    return document
 
 
 def fit_round_forest(
@@ -269,6 +191,42 @@ def fit_round_forest(
     return round(time.perf_counter() - started, 3)
 
 
+def _set_up(volumes, config, init_model, validation, rank, world_size) -> RoundState:
+    """Build the round's network, data, sampler state and validation (see :func:`train`)."""
+    started = time.perf_counter()
+    config, network, warm_name = initial_network(config, init_model)
+    device = ddp.rank_device(rank) if world_size > 1 else resolve_device(config.device)
+    device_name = describe_device(device)
+    if world_size > 1:
+        device_name += f"; {world_size} {torch.distributed.get_backend()} processes"
+    torch.manual_seed(config.seed)  # DDP also gives every rank rank 0's initial weights
+    volumes = [with_normalization(v, config) for v in volumes]
+    split = plan_split(volumes, validation)
+    network.to(device)
+    # Before DDP wraps it: the predictors set the parameters' memory layout, equal on all ranks.
+    checkpoints = BestCheckpoint(
+        volumes, split, config, validation_predictors(network, volumes, config, device)
+    )
+    model = ddp.wrap(network, device) if world_size > 1 else network
+    return RoundState(
+        config, network, model, device, device_name, volumes, split, checkpoints, warm_name,
+        rank, world_size, started,
+    )  # fmt: skip
+
+
+def _validate(state: RoundState, step, losses, out_dir, metadata, train_started):
+    """Rank 0: validate after ``step``; save the model when it is the best so far."""
+    checkpoints = state.checkpoints
+    dice, mean = checkpoints.validate(state.network, step, losses)
+    yield ValidationEvent(step, dice, mean, state.split.held_out)
+    if checkpoints.keep_if_best(state.network):
+        document = model_document(
+            state, checkpoints.best, metadata, train_seconds=time.perf_counter() - train_started
+        )
+        save_model(out_dir, state.network, config=state.config, metadata=document)
+        yield CheckpointEvent(step, str(out_dir), mean)
+
+
 def train(
     volumes: Sequence[TrainingVolume],
     *,
@@ -278,6 +236,8 @@ def train(
     cancel: threading.Event | Callable[[], bool] | None = None,
     metadata: dict[str, Any] | None = None,
     validation: str = "auto",
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Iterator[TrainingEvent]:
     """Train one round and yield its events; the model folder is written into ``out_dir``.
 
@@ -298,94 +258,82 @@ def train(
         Extra fields for model.json (round, correction effort, ...).
     validation : {"auto", "none"}
         ``auto`` applies the module's hold-out rule; ``none`` trains on every slice.
+    rank, world_size : int
+        Data-parallel mode, run on every rank of a process group this process has joined
+        (:func:`napari_cathode.ml.ddp.join`; started by
+        :mod:`napari_cathode.jobs.distributed_training`). Each rank samples its own patches
+        (seed + rank) and DDP averages the gradients, so all ranks take the same steps; the
+        ranks stop together when ``cancel`` is set on any of them. Rank 0 alone validates,
+        writes ``out_dir`` and fits the forest. :attr:`DoneEvent.weights` (the digest of the
+        weights after the last step) is equal on every rank.
 
     Yields
     ------
     StartedEvent, StepEvent, ValidationEvent, CheckpointEvent, then DoneEvent or CancelledEvent.
+    Ranks other than 0 yield no ValidationEvent or CheckpointEvent, and no scores when done.
     """
-    started = time.perf_counter()
     out_dir = Path(out_dir)
-    config, network, warm_name = initial_network(config, init_model)
-    device = resolve_device(config.device)
-    device_name = describe_device(device)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-
-    volumes = [with_normalization(v, config) for v in volumes]
-    split = plan_split(volumes, validation)
-    sampler = PatchSampler(training_regions(volumes, split, config), config=config, rng=rng)
-    augmenter = Augmenter(config, seed=config.seed) if config.augmentation else None
-
-    network.to(device)
-    optimisation = Optimisation.create(network.parameters(), config, device)
-    checkpoints = BestCheckpoint(
-        volumes, split, config, validation_predictors(network, volumes, config, device)
+    state = _set_up(volumes, config, init_model, validation, rank, world_size)
+    config, split = state.config, state.split
+    sampler = PatchSampler(
+        training_regions(state.volumes, split, config),
+        config=config,
+        rng=np.random.default_rng(config.seed + rank),
     )
+    augmenter = Augmenter(config, seed=config.seed + rank) if config.augmentation else None
+    optimisation = Optimisation.create(state.model.parameters(), config, state.device)
     yield StartedEvent(
-        device_name,
+        state.device_name,
         config.steps,
         len(split.train),
         len(split.validation) if split.held_out else 0,
-        warm_name,
+        state.warm_name,
     )
 
     losses: list[float] = []
     train_started = time.perf_counter()
     for step in range(1, config.steps + 1):
-        if _is_cancelled(cancel):
+        stop = _is_cancelled(cancel)
+        if state.distributed:
+            stop = ddp.any_rank(stop, state.device)
+        if stop:
             yield CancelledEvent(step - 1)
             return
-        network.train()
+        state.model.train()
         losses.append(
-            optimisation.step(network, *draw_batch(sampler, augmenter, config.batch_size))
+            optimisation.step(state.model, *draw_batch(sampler, augmenter, config.batch_size))
         )
         yield StepEvent(step, losses[-1])
-
-        if is_validation_step(step, config):
-            dice, mean = checkpoints.validate(network, step, losses)
-            yield ValidationEvent(step, dice, mean, split.held_out)
-            if checkpoints.keep_if_best(network):
-                checkpoint = model_document(
-                    metadata,
-                    config,
-                    volumes,
-                    split,
-                    checkpoints.history,
-                    checkpoints.best,
-                    device_name,
-                    warm_name,
-                    train_seconds=time.perf_counter() - train_started,
-                    total_seconds=time.perf_counter() - started,
-                )
-                save_model(out_dir, network, config=config, metadata=checkpoint)
-                yield CheckpointEvent(step, str(out_dir), mean)
+        if rank == 0 and is_validation_step(step, config):
+            yield from _validate(state, step, losses, out_dir, metadata, train_started)
     train_seconds = time.perf_counter() - train_started
+    yield _finish(state, out_dir, metadata, train_seconds)
 
-    best = checkpoints.best
+
+def _finish(state: RoundState, out_dir: Path, metadata, train_seconds: float) -> DoneEvent:
+    """Rank 0: load the kept state and write the final model. The round's Done event."""
+    network, config = state.network, state.config
+    weights = ddp.weights_digest(network)  # after the last step: equal on every rank
+    seconds = round(time.perf_counter() - state.started, 3)
+    if state.rank != 0:  # rank 0 reports the round's scores
+        return DoneEvent(
+            str(out_dir), config.steps, -1, None, {}, seconds, state.device_name, weights
+        )
+    best = state.checkpoints.best
     assert best is not None  # the last step always validates
-    network.load_state_dict(best[2])
+    network.load_state_dict(best.state)
     network.eval()
-    forest_seconds = fit_round_forest(volumes, config, out_dir)
-    document = model_document(
-        metadata,
-        config,
-        volumes,
-        split,
-        checkpoints.history,
-        best,
-        device_name,
-        warm_name,
-        train_seconds=train_seconds,
-        total_seconds=time.perf_counter() - started,
-    )
+    forest_seconds = fit_round_forest(state.volumes, config, out_dir)
+    document = model_document(state, best, metadata, train_seconds=train_seconds)
     document["timings"]["forest_seconds"] = forest_seconds
     save_model(out_dir, network, config=config, metadata=document)
-    yield DoneEvent(
+    return DoneEvent(
         str(out_dir),
         config.steps,
-        best[1],
-        document["mean_dice"],
-        best[3],
-        round(time.perf_counter() - started, 3),
-        device_name,
+        best.step,
+        best.mean_dice,
+        best.dice,
+        round(time.perf_counter() - state.started, 3),
+        state.device_name,
+        weights,
     )

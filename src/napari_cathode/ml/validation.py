@@ -1,13 +1,14 @@
 """Validation during a training round and the best checkpoint by validation Dice.
 
-Shared by the single-process round (:mod:`napari_cathode.ml.training`, which documents the
-validation rule) and the data-parallel one (:mod:`napari_cathode.ml.ddp`).
+Used by the training round (:mod:`napari_cathode.ml.training`, which documents the validation
+rule); in a data-parallel round only rank 0 validates.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,12 +55,39 @@ def validation_dice(predictor_for, volumes, pairs, classes) -> dict[str, float |
     return counts.scores(classes)
 
 
+@dataclass(frozen=True)
+class KeptState:
+    """The network state a round keeps: the best by validation Dice (or the latest).
+
+    Attributes
+    ----------
+    step : int
+        The step after which the state was taken.
+    mean_dice : float or None
+        Mean Dice of that validation (None when no class could be scored).
+    dice : dict
+        Dice per class name.
+    state : dict
+        The network's ``state_dict``, copied to the CPU.
+    """
+
+    step: int
+    mean_dice: float | None
+    dice: dict[str, float | None]
+    state: dict[str, torch.Tensor]
+
+    @property
+    def score(self) -> float:
+        """The mean Dice, or -1 when there is none (any score beats it)."""
+        return -1.0 if self.mean_dice is None else self.mean_dice
+
+
 class BestCheckpoint:
     """Validates a network on a split's validation slices and keeps its best state.
 
     The best state is the one with the highest mean validation Dice when slices are held out;
-    without held-out slices it is always the latest. ``best`` is ``(score, step, state, dice)``
-    (score -1 when no class could be scored) and ``history`` one record per validation.
+    without held-out slices it is always the latest. ``best`` is a :class:`KeptState` and
+    ``history`` one record per validation.
 
     Parameters
     ----------
@@ -75,7 +103,7 @@ class BestCheckpoint:
         self.volumes, self.split, self.config = volumes, split, config
         self.predictors = predictors
         self.history: list[dict] = []
-        self.best: tuple[float, int, dict, dict] | None = None
+        self.best: KeptState | None = None
 
     def validate(
         self, network: torch.nn.Module, step: int, losses: Sequence[float]
@@ -100,9 +128,9 @@ class BestCheckpoint:
     def keep_if_best(self, network: torch.nn.Module) -> bool:
         """Keep a copy of ``network``'s state if the latest validation is the best so far."""
         record = self.history[-1]
-        score = -1.0 if record["mean_dice"] is None else record["mean_dice"]
-        if self.best is not None and self.split.held_out and score <= self.best[0]:
+        kept = KeptState(record["step"], record["mean_dice"], record["dice"], {})
+        if self.best is not None and self.split.held_out and kept.score <= self.best.score:
             return False
         state = copy.deepcopy({k: v.detach().cpu() for k, v in network.state_dict().items()})
-        self.best = (score, record["step"], state, record["dice"])
+        self.best = KeptState(kept.step, kept.mean_dice, kept.dice, state)
         return True
