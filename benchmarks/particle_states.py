@@ -50,6 +50,7 @@ from napari_cathode.ml.state_classifier import (
     predict_probabilities,
     train_state_classifier,
 )
+from napari_cathode.ml.state_explain import occlusion_map
 
 ROOT = Path(__file__).resolve().parents[1]
 NMC = ROOT.parent / "shared" / "data" / "slicegan-nmc-3phase" / "NMC.tif"
@@ -95,14 +96,28 @@ def forest_f1(features, eligible, truth, train, test, seed) -> tuple[float, floa
     return accuracy_score(truth[test], predicted), f1_score(truth[test], predicted)
 
 
+def train_and_score(inputs, truth, train, test, config, folder):
+    """Train on ``train``, return (model, held-out predictions, training seconds)."""
+    started = time.monotonic()
+    for _ in train_state_classifier(inputs[train], truth[train], config, folder):
+        pass
+    seconds = time.monotonic() - started
+    model = load_state_model(folder)
+    return model, predict_probabilities(model.network, inputs[test]).argmax(1), seconds
+
+
 def run_seed(labels, instances, seed: int, steps: int, work: Path) -> dict:
     data = semi_synthetic(labels, instances, seed)
     image, eligible, truth = data["image"], data["eligible"], data["truth"]
     low, high = np.percentile(image, [0.5, 99.5])
-    geometries = crop_geometries(instances, particles=eligible)
     dilated = ndi.binary_dilation(data["cracks"] > 0, structure=ndi.generate_binary_structure(3, 1))
-    views = particle_views(image, instances, geometries, low=low, high=high, extra=dilated)
-    inputs, crack_views = views[:, :3], views[:, 3]
+    views = {}
+    for centre in ("core", "box"):  # the default, and the first session's bounding-box centre
+        geometries = crop_geometries(instances, particles=eligible, centre=centre)
+        views[centre] = particle_views(
+            image, instances, geometries, low=low, high=high, extra=dilated
+        )
+    inputs, crack_views = views["core"][:, :3], views["core"][:, 3]
     rng = np.random.default_rng(100 + seed)
     pools = [rng.permutation(np.flatnonzero(truth == c)) for c in (0, 1)]
     largest = max(SIZES)
@@ -111,12 +126,9 @@ def run_seed(labels, instances, seed: int, steps: int, work: Path) -> dict:
     for n in SIZES:
         train = np.concatenate([p[:n] for p in pools])
         config = StateModelConfig(steps=steps, seed=seed)
-        started = time.monotonic()
-        for _ in train_state_classifier(inputs[train], truth[train], config, work / f"m{n}"):
-            pass
-        seconds = time.monotonic() - started
-        model = load_state_model(work / f"m{n}")
-        predicted = predict_probabilities(model.network, inputs[test]).argmax(1)
+        model, predicted, seconds = train_and_score(
+            inputs, truth, train, test, config, work / f"m{n}"
+        )
         row = {
             "seed": seed,
             "labelled_per_state": n,
@@ -131,17 +143,36 @@ def run_seed(labels, instances, seed: int, steps: int, work: Path) -> dict:
             row[f"forest_{name}_accuracy"], row[f"forest_{name}_f1"] = acc, f1
         if n == 20:
             row["grad_cam"] = cam_check(model, inputs, crack_views, truth, predicted, test)
+            _, boxed, _ = train_and_score(
+                views["box"][:, :3], truth, train, test, config, work / f"box{n}"
+            )
+            row["cnn_box_f1"] = f1_score(truth[test], boxed)
         log.info("%s", {k: v for k, v in row.items() if k != "grad_cam"})
         rows.append(row)
     return {"rows": rows, "particles": int(instances.max()), "eligible": len(eligible)}
 
 
+#: Explanations compared: (name, method, Grad-CAM layer). Occlusion is the default of explain.
+EXPLANATIONS = (
+    ("occlusion", "occlusion", None),
+    ("Grad-CAM layer1", "gradcam", "layer1"),
+    ("Grad-CAM++ layer1", "gradcam++", "layer1"),
+    ("Grad-CAM layer2", "gradcam", "layer2"),
+)
+
+
 def cam_check(model, inputs, crack_views, truth, predicted, test) -> dict:
-    """Crack mass vs crack area share of Grad-CAM (and ++) on correctly found cracked particles."""
+    """Crack mass vs crack area share of each explanation on correctly found cracked particles."""
     hits = test[(predicted == 1) & (truth[test] == 1)]
     out = {"particles": len(hits)}
-    for name, plus in (("gradcam", False), ("gradcampp", True)):
-        heat = grad_cam(model.network, inputs[hits], class_index=1, plus_plus=plus)
+    for name, method, layer in EXPLANATIONS:
+        started = time.monotonic()
+        if method == "occlusion":
+            heat = occlusion_map(model.network, inputs[hits], class_index=1)
+        else:
+            plus = method == "gradcam++"
+            heat = grad_cam(model.network, inputs[hits], class_index=1, layer=layer, plus_plus=plus)
+        seconds = time.monotonic() - started
         ratios = []
         for k, index in enumerate(hits):
             domain = inputs[index, 1] > 0
@@ -151,6 +182,7 @@ def cam_check(model, inputs, crack_views, truth, predicted, test) -> dict:
         out[name] = {
             "median_ratio": float(np.nanmedian(ratios)) if len(ratios) else None,
             "fraction_ratio_ge_3": float(np.mean(ratios >= 3)) if len(ratios) else None,
+            "seconds_per_particle": seconds / max(len(hits), 1),
         }
     return out
 
@@ -246,36 +278,38 @@ def write_section(results: dict, images: dict | None, header: str) -> None:
         "a segmentation that resolves the cracks (*resolved*; the flag is then informative) or "
         "does not (*unresolved*; the flag is always False). Mean ± std over seeds.",
         "",
-        "| labelled per state | CNN accuracy | CNN F1 (cracked) | forest F1, resolved | "
-        "forest F1, unresolved | CNN training s |",
-        "|---|---|---|---|---|---|",
+        "| labelled per state | CNN accuracy | CNN F1 (cracked) | CNN F1, box-centred views | "
+        "forest F1, resolved | forest F1, unresolved | CNN training s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for n in SIZES:
         group = [r for r in rows if r["labelled_per_state"] == n]
+        boxed = _mean(group, "cnn_box_f1") if "cnn_box_f1" in group[0] else "–"
         lines.append(
-            f"| {n} | {_mean(group, 'cnn_accuracy')} | {_mean(group, 'cnn_f1')} | "
+            f"| {n} | {_mean(group, 'cnn_accuracy')} | {_mean(group, 'cnn_f1')} | {boxed} | "
             f"{_mean(group, 'forest_resolved_f1')} | {_mean(group, 'forest_unresolved_f1')} | "
             f"{np.mean([r['train_seconds'] for r in group]):.0f} |"
         )
     cams = [r["grad_cam"] for r in rows if "grad_cam" in r]
     lines += [
         "",
-        "Grad-CAM check (the 20-per-state models; correctly classified cracked "
-        "held-out particles; mass share inside the crack dilated by one voxel ÷ that "
-        "dilated crack's share of the particle, both over the particle's envelope on the "
-        "three planes the model sees; target ≥ 3 for ≥ 80 % of them):",
+        "Explanation check (the 20-per-state models; correctly classified cracked "
+        "held-out particles; ratio = share of the map's mass inside the crack dilated by one "
+        "voxel ÷ that dilated crack's share of the particle, both over the particle's envelope "
+        "on the three planes the model sees; target: ratio ≥ 3 for ≥ 80 % of them). "
+        "*occlusion* is the default of `explain` and the dock; Grad-CAM `layer2` was the first "
+        "session's default.",
         "",
-        "| seed | particles | Grad-CAM: median ratio | Grad-CAM: share ≥ 3 | "
-        "Grad-CAM++: median ratio | Grad-CAM++: share ≥ 3 |",
+        "| seed | particles | method | median ratio | share with ratio ≥ 3 | s per particle |",
         "|---|---|---|---|---|---|",
     ]
     for seed, cam in zip([s_["rows"][0]["seed"] for s_ in seeds], cams):
-        g, gp = cam["gradcam"], cam["gradcampp"]
-        lines.append(
-            f"| {seed} | {cam['particles']} | {g['median_ratio']:.2f} | "
-            f"{g['fraction_ratio_ge_3']:.2f} | {gp['median_ratio']:.2f} | "
-            f"{gp['fraction_ratio_ge_3']:.2f} |"
-        )
+        for name, _, _ in EXPLANATIONS:
+            m = cam[name]
+            lines.append(
+                f"| {seed} | {cam['particles']} | {name} | {m['median_ratio']:.2f} | "
+                f"{m['fraction_ratio_ge_3']:.2f} | {m['seconds_per_particle']:.3f} |"
+            )
     timing = results.get("timing")
     if timing:
         lines += [
@@ -318,6 +352,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--images-json", default="/tmp/image_states_benchmark.json")
     parser.add_argument("--report-only", action="store_true", help="write the docs section")
+    parser.add_argument("--work", help="folder for the models (default: a temporary one)")
+    parser.add_argument(
+        "--timing-only", action="store_true", help="only the 300³ timing, with WORK/m20"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.report_only:
@@ -327,14 +365,21 @@ def main() -> None:
         return
     # one thread: on the shared 2-core VM two threads oversubscribed (25x slower per step)
     torch.set_num_threads(args.threads)
+    if args.timing_only:
+        results = json.loads(Path(args.json).read_text())
+        results["timing"] = timing_300(Path(args.work) / "m20")
+        Path(args.json).write_text(json.dumps(results, indent=1))
+        return
     labels, instances = real_geometry()
     results = {"seeds": [], "steps": args.steps, "threads": torch.get_num_threads()}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(args.work or scratch)
         for seed in args.seeds:
-            results["seeds"].append(run_seed(labels, instances, seed, args.steps, Path(folder)))
+            # the last seed's models stay in WORK (m20 for --timing-only)
+            results["seeds"].append(run_seed(labels, instances, seed, args.steps, folder))
             Path(args.json).write_text(json.dumps(results, indent=1))
         if not args.skip_timing:
-            results["timing"] = timing_300(Path(folder) / "m20")
+            results["timing"] = timing_300(folder / "m20")
     Path(args.json).write_text(json.dumps(results, indent=1))
     log.info("wrote %s", args.json)
 
