@@ -76,7 +76,7 @@ def occlusion_map(
             inside = sample[mask_channel] > 0
         if not inside.any():
             continue
-        fill = np.zeros_like(sample)
+        fill = sample.copy()  # the outline channel stays as it is
         for c in grey:
             fill[c] = np.where(inside, np.median(sample[c][inside]), sample[c])
         centres = np.argwhere(inside)
