@@ -36,7 +36,7 @@ def register(sub) -> None:
     """Add the ``classify`` command to the ``napari-cathode`` parser."""
     p = sub.add_parser(
         "classify",
-        help="classify the state of particles or images and explain it with Grad-CAM",
+        help="classify the state of particles or images and explain it with a heat map",
         description=__doc__.splitlines()[0].split(": ", 1)[1],
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
