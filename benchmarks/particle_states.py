@@ -243,9 +243,12 @@ occlusion with each window's drop spread over the window (MONAI's way) 3.35 / 0.
 presumes the feature is dark). The map is measured on the three planes the model sees, over the
 particle's envelope only; the dilated crack covers a median ~24 % of that area, so a ratio of 3
 needs ~70 % of the map on the crack. (3) Classifying every particle of a 300³ volume in ≤ 60 s:
-see the timing above (the core of each particle now costs a distance transform of its box; the
-particle separation that precedes it is the analysis' watershed, computed once per segmentation
-and cached). The image-level run is honest but easy:
+**met** — 23.0 s wall, 9.2 s CPU with 1 torch thread (the first session: 12.9 s wall, box-centred
+views). Finding each particle's core costs a distance transform of its box (0.20 s CPU for the
+170 particles of NMC.tif, views 0.31 s). A first timing run in parallel with the seeds run
+(load ~16) took 61.1 s wall with 1 thread and 83.0 s with 2: the wall time on this VM mostly
+measures the other jobs. The particle separation that precedes it is the analysis' watershed,
+computed once per segmentation and cached. The image-level run is honest but easy:
 per-image normalisation removes the raw value ranges, yet the acquisitions still differ in
 resolution, noise and contrast, so the classifier identifies the acquisition (its Grad-CAM is a
 speckle over the fine texture, not over particles), not a material state; six held-out slices
@@ -266,9 +269,10 @@ def report_header() -> str:
         "run): absolute seconds are pessimistic\n"
         f"- date: {date}\n"
         "- commands: `nice -n 5 .venv/bin/python benchmarks/particle_states.py --seeds 0 1 "
-        "--skip-timing --work W --json bench.json`; the 300³ timing in parallel with it, "
+        "--skip-timing --work W --json bench.json`; then the 300³ timing, "
         "`benchmarks/particle_states.py --timing-only --work W0 --json bench.json` (W0/m20: the "
-        "seed-0, 20-per-state model); the image-level run is the first session's (12:14 UTC), "
+        "seed-0, 20-per-state model; 14:11–14:23 UTC); the image-level run is the first "
+        "session's (12:14 UTC), "
         "`nice -n 10 .venv/bin/python benchmarks/image_states.py --json img.json`; then "
         "`benchmarks/particle_states.py --report-only --json bench.json --images-json img.json`\n"
         "- data: semi-synthetic (real 3D geometry, planted cracks, rendered grey values) for "
