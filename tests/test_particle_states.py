@@ -257,3 +257,11 @@ def test_cli_images_train_predict_explain_prints_precision_recall(tmp_path, caps
     tifffile.imwrite(one / "plain" / "a.tif", np.zeros((64, 64), np.float32))
     code, _, err = _run(capsys, ["classify", "train", "--images", str(one), "--model", model])
     assert code == 2 and "at least two states" in err
+
+
+def test_cli_image_explain_refuses_occlusion(tmp_path, capsys):
+    code, _, err = _run(
+        capsys, ["classify", "explain", "--image", str(tmp_path / "a.tif"), "--model",
+                 str(tmp_path / "m"), "--method", "occlusion"]
+    )  # fmt: skip
+    assert code == 2 and "occlusion maps are for particles" in err and "--method gradcam" in err
