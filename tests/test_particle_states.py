@@ -113,6 +113,7 @@ def test_grad_cam_is_highest_on_a_planted_bright_feature():
         predict_probabilities,
         train_state_classifier,
     )
+    from napari_cathode.ml.state_explain import occlusion_map
 
     rng = np.random.default_rng(0)
     tiles = rng.normal(0.3, 0.05, (48, 1, 32, 32)).astype(np.float32)
@@ -141,6 +142,29 @@ def test_grad_cam_is_highest_on_a_planted_bright_feature():
     assert heat[inside].mean() > 2 * heat[~inside].mean()
     peak = np.unravel_index(np.argmax(heat), heat.shape)
     assert 14 <= peak[0] < 30 and 0 <= peak[1] < 16  # at the spot (within the CAM's 2-px grid)
+    # the default explanation of particles: filling a window of the spot with the tile's median
+    # lowers "spot" most, filling plain background does nothing
+    occluded = occlusion_map(model.network, tile, class_index=1, mask_channel=None)[0]
+    assert occluded.shape == tile.shape[2:] and occluded.max() == 1.0
+    assert occluded[inside].mean() > 5 * occluded[~inside].mean()
+    peak = np.unravel_index(np.argmax(occluded), occluded.shape)
+    assert 17 <= peak[0] < 27 and 3 <= peak[1] < 13  # on the spot or its 1-px rim
+
+
+def test_crops_are_centred_on_the_particle_core():
+    """An L-shaped particle: its bounding box's centre lies outside it, its core inside."""
+    from napari_cathode.core.particle_crops import crop_geometries
+
+    instances = np.zeros((9, 30, 30), np.int32)
+    instances[:, 2:28, 2:10] = 1
+    instances[:, 20:28, 2:28] = 1
+    (core,) = crop_geometries(instances)
+    (box,) = crop_geometries(instances, centre="box")
+    assert instances[tuple(round(c) for c in core.center)] == 1
+    assert instances[tuple(round(c) for c in box.center)] == 0
+    assert core.half == box.half
+    with pytest.raises(CathodeError, match="'core' or 'box'"):
+        crop_geometries(instances, centre="middle")
 
 
 def _run(capsys, argv) -> tuple[int, dict | None, str]:
@@ -180,6 +204,14 @@ def test_cli_particles_label_train_predict_explain(project, capsys, tmp_path):
         capsys, ["classify", "explain", "--project", path, "--particle", "1", "--out", str(png)]
     )
     assert code == 0 and png.stat().st_size > 0 and out["explained"] in ("intact", "cracked")
+    assert out["method"] == "occlusion"
+    tif = tmp_path / "p1.tif"
+    code, out, _ = _run(
+        capsys, ["classify", "explain", "--project", path, "--particle", "1", "--method",
+                 "gradcam", "--out", str(tif)]
+    )  # fmt: skip
+    assert code == 0 and out["method"] == "gradcam"
+    assert tifffile.imread(tif).shape == tuple(b - a for a, b in out["box"])
 
 
 def test_cli_particles_without_particles_is_a_clear_error(tmp_path, capsys):
@@ -225,3 +257,11 @@ def test_cli_images_train_predict_explain_prints_precision_recall(tmp_path, caps
     tifffile.imwrite(one / "plain" / "a.tif", np.zeros((64, 64), np.float32))
     code, _, err = _run(capsys, ["classify", "train", "--images", str(one), "--model", model])
     assert code == 2 and "at least two states" in err
+
+
+def test_cli_image_explain_refuses_occlusion(tmp_path, capsys):
+    code, _, err = _run(
+        capsys, ["classify", "explain", "--image", str(tmp_path / "a.tif"), "--model",
+                 str(tmp_path / "m"), "--method", "occlusion"]
+    )  # fmt: skip
+    assert code == 2 and "occlusion maps are for particles" in err and "--method gradcam" in err

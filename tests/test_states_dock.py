@@ -62,8 +62,8 @@ def test_dock_labels_by_click_predicts_and_explains(make_napari_viewer, qtbot, t
 
     dock.particle.setValue(particle)
     dock.explain()
-    qtbot.waitUntil(lambda: "Grad-CAM" in viewer.layers, timeout=60_000)
-    heat = viewer.layers["Grad-CAM"]
+    qtbot.waitUntil(lambda: "heat map" in viewer.layers, timeout=60_000)
+    heat = viewer.layers["heat map"]
     assert heat.data.shape == dock.explanation["image"].shape
     dock.export_path.setText(str(tmp_path / "heat.tif"))
     assert dock.export_heat_map() is not None

@@ -85,7 +85,13 @@ class StatesDock(StatesResults, QWidget):
         self.result.setWordWrap(True)
         self.particle = QSpinBox()
         self.particle.setRange(0, 10_000_000)
-        self.plus_plus = QCheckBox("Grad-CAM++")
+        self.method = QComboBox()
+        self.method.addItems(["occlusion", "gradcam", "gradcam++"])  # ml.state_explain.METHODS
+        self.method.setToolTip(
+            "occlusion: how much less sure the model gets when a small window of the particle is "
+            "filled with plain material (points at cracks best); Grad-CAM: the network's own "
+            "attention, coarser"
+        )
         self.explain_button = QPushButton("Explain")
         self.export_path = QLineEdit()
         self.export_path.setPlaceholderText("heat map file (.tif or .png)")
@@ -102,7 +108,7 @@ class StatesDock(StatesResults, QWidget):
                            self.click_to_label, self.counts]),
             ("2 · Train", [("steps", self.steps), buttons, self.progress]),
             ("3 · Predict", [self.predict_button, self.result]),
-            ("4 · Explain (Grad-CAM)", [("particle", self.particle), self.plus_plus,
+            ("4 · Explain", [("particle", self.particle), ("method", self.method),
                                         self.explain_button, self.export_path,
                                         self.export_button]),
         ):  # fmt: skip

@@ -103,7 +103,7 @@ def make_screenshots(out: Path, *, steps: int = 200, per_state: int = 10) -> lis
     particle = int(table_ids[0]) if table_ids else int(chosen["cracked"][0])
     dock.particle.setValue(particle)
     dock.explain()
-    _wait(lambda: "Grad-CAM" in viewer.layers)
+    _wait(lambda: "heat map" in viewer.layers)
     viewer.layers["state"].visible = False
     viewer.layers["state labels"].visible = False
     heat, box = dock.explanation["heat"], dock.explanation["box"]

@@ -1,4 +1,4 @@
-"""Layers of the "Particle states" dock: particles, labelled points, states, Grad-CAM heat map."""
+"""Layers of the "Particle states" dock: particles, labelled points, states, heat map."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 
 from napari_cathode.core.particle_states import ParticleLabels, state_volume
 
-PARTICLES, LABELLED, STATE, HEAT = "particles", "state labels", "state", "Grad-CAM"
+PARTICLES, LABELLED, STATE, HEAT = "particles", "state labels", "state", "heat map"
 #: Colours of states 1, 2, ... (the "state" Labels layer and the labelled points).
 PALETTE = ("#2ca02c", "#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b")
 
@@ -56,7 +56,7 @@ def show_states(viewer, table, instances: np.ndarray, states, scale, unit=None):
 
 
 def show_heat(viewer, explanation: dict, scale, unit=None):
-    """The Grad-CAM map over the particle's box (its three central planes)."""
+    """The explanation heat map over the particle's box (its three central planes)."""
     start = np.array([s.start for s in explanation["box"]], float)
     layer = put_layer(
         viewer, HEAT, explanation["heat"], "image", scale, unit, colormap="turbo",

@@ -10,10 +10,10 @@ from napari_cathode._napari.states_layers import show_heat, show_states
 
 
 class StatesResults:
-    """Predict every particle, explain one with Grad-CAM, export the heat map.
+    """Predict every particle, explain one (occlusion map or Grad-CAM), export the heat map.
 
     Needs from the dock: ``viewer``, ``session``, ``result`` (QLabel), ``particle`` (QSpinBox),
-    ``plus_plus`` (QCheckBox), ``export_path`` (QLineEdit), ``_project()``, ``_scale()`` and
+    ``method`` (QComboBox), ``export_path`` (QLineEdit), ``_project()``, ``_scale()`` and
     ``_fail()``.
     """
 
@@ -42,14 +42,14 @@ class StatesResults:
         self.result.setText(f"{len(table)} particles — {counts}; table: {path}")
 
     def explain(self):
-        """Grad-CAM of the chosen particle's prediction as an image layer (worker thread)."""
+        """Heat map of the chosen particle's prediction as an image layer (worker thread)."""
         from napari_cathode.jobs.particle_states_job import explain_particle
 
         project = self._project()
         if project is None:
             return None
         worker = thread_worker(explain_particle, start_thread=False, ignore_errors=True)(
-            project.path, self.particle.value(), plus_plus=self.plus_plus.isChecked()
+            project.path, self.particle.value(), method=self.method.currentText()
         )
         worker.returned.connect(self._explained)
         worker.errored.connect(lambda error: self._fail(error, "explaining"))
@@ -61,8 +61,8 @@ class StatesResults:
         show_heat(self.viewer, result, self._scale(), self.session.project.unit)
         probabilities = ", ".join(f"{s} {p:.2f}" for s, p in result["probabilities"].items())
         self.result.setText(
-            f"particle {result['particle']}: {result['predicted']} ({probabilities}); heat map "
-            f"of '{result['state']}' on its three central planes"
+            f"particle {result['particle']}: {result['predicted']} ({probabilities}); "
+            f"{result['method']} heat map of '{result['state']}' on its three central planes"
         )
 
     def export_heat_map(self) -> Path | None:
@@ -74,7 +74,10 @@ class StatesResults:
             return None
         try:
             return save_heat_map(
-                self.export_path.text().strip(), self.explanation["heat"], self.explanation["image"]
+                self.export_path.text().strip(),
+                self.explanation["heat"],
+                self.explanation["image"],
+                label=self.explanation["method"],
             )
         except Exception as error:
             self._fail(error, "exporting the heat map")

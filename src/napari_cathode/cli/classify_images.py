@@ -37,8 +37,14 @@ def run(args: argparse.Namespace) -> dict:
 
     if not args.image:
         raise CathodeError("explain needs --image FILE")
+    if args.method == "occlusion":
+        raise CathodeError(
+            "occlusion maps are for particles (--project); explain an image with --method gradcam "
+            "or gradcam++"
+        )
+    plus_plus = args.plus_plus or args.method == "gradcam++"
     result = explain_image(
-        args.model, args.image, z=args.slice, state=args.state, plus_plus=args.plus_plus
+        args.model, args.image, z=args.slice, state=args.state, plus_plus=plus_plus
     )
     out = str(save_heat_map(args.out, result["heat"], result["image"])) if args.out else None
     return {"image": args.image, "slice": args.slice, "predicted": result["predicted"],

@@ -72,17 +72,19 @@ def _explain(args: argparse.Namespace, project) -> dict:
 
     if args.particle is None:
         raise CathodeError("explain --project needs --particle ID (see particles.csv)")
+    method = "gradcam++" if args.plus_plus else (args.method or "occlusion")
     result = explain_particle(
-        project.path, args.particle, model=args.model, state=args.state, plus_plus=args.plus_plus
+        project.path, args.particle, model=args.model, state=args.state, method=method
     )
     out = None
     if args.out:
-        out = str(save_heat_map(args.out, result["heat"], result["image"]))
+        out = str(save_heat_map(args.out, result["heat"], result["image"], label=method))
     box = result["box"]
     return {
         "particle": result["particle"],
         "predicted": result["predicted"],
         "explained": result["state"],
+        "method": result["method"],
         "probabilities": result["probabilities"],
         "box": [[s.start, s.stop] for s in box],
         "out": out,

@@ -36,7 +36,7 @@ def register(sub) -> None:
     """Add the ``classify`` command to the ``napari-cathode`` parser."""
     p = sub.add_parser(
         "classify",
-        help="classify the state of particles or images and explain it with Grad-CAM",
+        help="classify the state of particles or images and explain it with a heat map",
         description=__doc__.splitlines()[0].split(": ", 1)[1],
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -53,7 +53,13 @@ def register(sub) -> None:
     p.add_argument("--particle", type=int, help="explain: particle id")
     p.add_argument("--slice", type=int, default=0, help="explain --image: slice (default 0)")
     p.add_argument("--out", help="explain: heat map file (.tif, .tiff or .png)")
-    p.add_argument("--plus-plus", action="store_true", help="use Grad-CAM++")
+    p.add_argument(
+        "--method",
+        choices=("occlusion", "gradcam", "gradcam++"),
+        help="explain: heat map method; particles: occlusion (default), gradcam, gradcam++; "
+        "images: gradcam (default) or gradcam++",
+    )
+    p.add_argument("--plus-plus", action="store_true", help="explain: same as --method gradcam++")
     p.add_argument("--steps", type=int, default=None, help="train: optimiser steps")
     p.add_argument("--tile", type=int, default=64, help="images: tile size (default 64)")
     p.add_argument("--seed", type=int, default=0)

@@ -11,11 +11,14 @@ from napari_cathode.core.errors import CathodeError
 HEAT_SUFFIXES = (".tif", ".tiff", ".png")
 
 
-def save_heat_map(path: str | Path, heat: np.ndarray, image: np.ndarray | None = None) -> Path:
+def save_heat_map(
+    path: str | Path, heat: np.ndarray, image: np.ndarray | None = None, *, label: str = "heat"
+) -> Path:
     """Write ``heat`` (2D or 3D (z, y, x)) as float32 TIFF or as a PNG overlay.
 
     A PNG shows the central slice (of the heat map's z range) of ``image`` in grey with the
-    heat map over it in a "jet" colour map at 45 % opacity, plus a colour bar.
+    heat map over it in a "jet" colour map at 45 % opacity, plus a colour bar named ``label``
+    (e.g. the explanation method).
 
     Raises
     ------
@@ -48,7 +51,7 @@ def save_heat_map(path: str | Path, heat: np.ndarray, image: np.ndarray | None =
         grey = np.asarray(image)[middle] if middle is not None else np.asarray(image)
         axes.imshow(grey, cmap="gray")
     shown = axes.imshow(plane, cmap="jet", alpha=0.45 if image is not None else 1.0, vmin=0)
-    figure.colorbar(shown, ax=axes, fraction=0.046, label="Grad-CAM")
+    figure.colorbar(shown, ax=axes, fraction=0.046, label=label)
     axes.set_axis_off()
     figure.savefig(path, bbox_inches="tight")
     return path

@@ -1,12 +1,13 @@
 """What the particle classifier sees: three central planes of a cube around each particle.
 
-Each particle is seen through a cube centred on its bounding box, ``1 + 2 * margin`` times its
-largest physical extent; its three orthogonal central planes are resampled (trilinear) to
-``size``² samples and laid side by side, so particles of any size and any voxel anisotropy reach
-the network at the same scale. Two channels: the normalised grey values inside the particle's
-envelope and the envelope itself (the particle with its enclosed holes filled, so a crack the
-segmentation resolved is *not* visible in the mask; the network has to see it in the grey
-values). Three planes instead of the whole cube: a 3D network on 24³ crops trained ~10x slower
+Each particle is seen through a cube centred on its core (deepest interior voxel), ``1 + 2 *
+margin`` times its largest physical extent; its three orthogonal central planes are resampled
+(trilinear) to ``size``² samples and laid side by side, so particles of any size and any voxel
+anisotropy reach the network at the same scale. Three channels (:data:`CHANNELS`): the
+normalised grey values inside the particle's envelope, the envelope itself (the particle with
+its enclosed holes filled, so a crack the segmentation resolved is *not* visible in the mask;
+the network has to see it in the grey values) and the grey values relative to the particle's
+median. Three planes instead of the whole cube: a 3D network on 24³ crops trained ~10x slower
 on our 2 shared CPU cores and did not generalise from 20 labelled particles per state.
 
 Resampling is :func:`scipy.ndimage.map_coordinates` on the particle's own sub-box, so memory is
@@ -52,10 +53,24 @@ def crop_geometries(
     particles: Sequence[int] | None = None,
     voxel_size: Sequence[float] = (1.0, 1.0, 1.0),
     margin: float = 0.15,
+    centre: str = "core",
 ) -> list[CropGeometry]:
-    """Crop cubes of the given particles (all by default), in ascending id order."""
+    """Crop cubes of the given particles (all by default), in ascending id order.
+
+    The cube's side is ``1 + 2 * margin`` times the particle's largest physical extent. With
+    ``centre="core"`` (default) it is centred on the particle's core, its deepest interior voxel
+    (the maximum of its distance transform): the three central planes then cross where the
+    particle is thickest, which for an irregular particle can lie far from its bounding box's
+    centre (that centre may even fall outside the particle); cracks in secondary particles tend to
+    start at the core. On the semi-synthetic benchmark this raised held-out F1 at 20 labelled
+    particles per state from 0.85 to 0.98 (its cracks are planted through the core, so the
+    benchmark favours this choice). ``centre="box"`` centres the cube on the bounding box.
+    """
+    if centre not in ("core", "box"):
+        raise CathodeError(f"crop centre must be 'core' or 'box', got {centre!r}")
     spacing = np.asarray(voxel_size, dtype=float)
-    boxes = ndi.find_objects(np.asarray(instances))
+    instances = np.asarray(instances)
+    boxes = ndi.find_objects(instances)
     wanted = range(1, len(boxes) + 1) if particles is None else [int(p) for p in particles]
     out = []
     for particle in wanted:
@@ -66,7 +81,12 @@ def crop_geometries(
         hi = np.array([s.stop for s in box], float)
         extent = ((hi - lo) * spacing).max() * (1.0 + 2.0 * margin)
         half = np.maximum(extent / 2.0 / spacing, 1.0)
-        center = (lo + hi - 1.0) / 2.0
+        if centre == "core":
+            inside = np.pad(instances[box] == particle, 1)
+            depth = ndi.distance_transform_edt(inside, sampling=spacing)[1:-1, 1:-1, 1:-1]
+            center = lo + np.array(np.unravel_index(np.argmax(depth), depth.shape), float)
+        else:
+            center = (lo + hi - 1.0) / 2.0
         out.append(CropGeometry(particle, tuple(center.tolist()), tuple(half.tolist())))
     return out
 
@@ -109,9 +129,9 @@ def particle_views(
     channel 2 the grey value minus the particle's median grey (inside the envelope), which takes
     away shading and drift across the volume: with 20 labelled particles per state it raised
     held-out accuracy on cracks from about 0.66 to 0.86 in the benchmark's first trials.
-    The planes cross at the centre of the particle's box; a crack through the particle's
-    interior crosses all three (it is a line in each), so three planes show it at a ninth of the
-    cost of the whole crop.
+    The planes cross at the crop's centre (the particle's core by default); a crack through the
+    particle's interior crosses all three (it is a line in each), so three planes show it at a
+    ninth of the cost of the whole crop.
 
     Parameters
     ----------

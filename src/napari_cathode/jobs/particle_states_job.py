@@ -33,11 +33,11 @@ from napari_cathode.ml.normalization import fit_normalization
 from napari_cathode.ml.state_classifier import (
     StateModel,
     StateModelConfig,
-    grad_cam,
     load_state_model,
     predict_probabilities,
     train_state_classifier,
 )
+from napari_cathode.ml.state_explain import explain
 
 log = logging.getLogger(__name__)
 
@@ -211,15 +211,19 @@ def explain_particle(
     *,
     model: str | Path | None = None,
     state: str | None = None,
-    plus_plus: bool = False,
+    method: str = "occlusion",
 ) -> dict:
-    """Grad-CAM of one particle's prediction, on the voxel grid of its box in the volume.
+    """Heat map of one particle's prediction, on the voxel grid of its box in the volume.
+
+    ``method`` is ``"occlusion"`` (default: the probability drop when a small window of the
+    particle is filled with its median grey, see
+    :func:`~napari_cathode.ml.state_explain.occlusion_map`), ``"gradcam"`` or ``"gradcam++"``.
 
     Returns
     -------
     dict
         ``box`` (tuple of slices), ``heat`` (float32 on the box, 0..1), ``image`` (the grey
-        values of the box), ``state`` (explained), ``predicted`` and ``probabilities``.
+        values of the box), ``state`` (explained), ``predicted``, ``probabilities`` and ``method``.
     """
     project = Project.open(project_path, mode="r")
     instances = project_instances(project)
@@ -250,12 +254,12 @@ def explain_particle(
     probabilities = predict_probabilities(loaded.network, crop)[0]
     predicted = states[int(probabilities.argmax())]
     explained = states[_state_index(states, state)] if state else predicted
-    heat = grad_cam(
+    heat = explain(
         loaded.network,
         crop,
         class_index=states.index(explained),
+        method=method,
         layer=loaded.config.cam_layer,
-        plus_plus=plus_plus,
     )[0]
     _, mapped = views_to_box(heat, local, image.shape)
     return {
@@ -266,6 +270,7 @@ def explain_particle(
         "state": explained,
         "predicted": predicted,
         "probabilities": {s: float(p) for s, p in zip(states, probabilities)},
+        "method": method,
     }
 
 

@@ -4,11 +4,13 @@ Particles are seen as a mosaic of their three central planes (:mod:`napari_catho
 particle_crops`), images as tiles; ``spatial_dims=3`` also works on 3D crops but did not fit our
 CPU budget. The network is :class:`monai.networks.nets.ResNet` with one basic block per stage
 and narrow stages (8-16-32-64 channels by default), a 3×3 first convolution with stride 1 and
-no max-pool, so the second stage still has half the input's resolution: that is the layer
-Grad-CAM reads by default, fine enough to point at a thin crack. Trained with class-balanced
-batches, flips and shuffled mosaic tiles (the three planes are interchangeable views), AdamW
-with a one-cycle schedule. A training run is a generator of events like the U-Net's, so
-:class:`~napari_cathode.jobs.training_job.TrainingJob` machinery renders and cancels it.
+no max-pool, so the first stage keeps the input's full resolution: that is the layer Grad-CAM
+reads by default (on the crack benchmark its maps were more concentrated on the cracks than
+those of ``layer2``, yet less than occlusion maps, :mod:`napari_cathode.ml.state_explain`).
+Trained with class-balanced batches, flips and shuffled mosaic tiles (the three planes are
+interchangeable views), AdamW with a one-cycle schedule. A training run is a generator of
+events like the U-Net's, so :class:`~napari_cathode.jobs.training_job.TrainingJob` machinery
+renders and cancels it.
 
 Model folders hold ``model.safetensors`` + ``state_model.json``; loading reads tensors only.
 """
@@ -61,7 +63,7 @@ class StateModelConfig:
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    cam_layer: str = "layer2"
+    cam_layer: str = "layer1"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -254,7 +256,7 @@ def grad_cam(
     inputs: np.ndarray,
     *,
     class_index: int | None = None,
-    layer: str = "layer2",
+    layer: str = "layer1",
     plus_plus: bool = False,
 ) -> np.ndarray:
     """Grad-CAM (or Grad-CAM++) heat maps of the samples, upsampled to the input's shape.
