@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from torch.nn.parallel import DistributedDataParallel
 from napari_cathode.core.errors import CathodeError, ModelError
 from napari_cathode.core.parent_death import die_with_parent
 from napari_cathode.ml.augment import Augmenter
-from napari_cathode.ml.checkpoint import MODEL_JSON, save_model
+from napari_cathode.ml.checkpoint import save_model
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.device import describe_device
 from napari_cathode.ml.optimisation import Optimisation, draw_batch
@@ -94,13 +95,16 @@ def _project_volume(project, config: ModelConfig) -> TrainingVolume:
 def _publish(project_path, network, config: ModelConfig, document: dict) -> str:
     """Save ``network`` as the project's next round (rank 0); returns the round folder."""
     from napari_cathode.core.project import Project
+    from napari_cathode.core.rounds import publish_round, round_staging
 
-    metadata: dict = {}
-    with Project.open(project_path).new_round(metadata) as folder:
+    project = Project.open(project_path)
+    folder = round_staging(project.path / "rounds")
+    try:
         save_model(folder, network, config=config, metadata=document)
-        # new_round writes model.json from ``metadata`` when the block exits.
-        metadata.update(json.loads((folder / MODEL_JSON).read_text()))
-    return str(Project.open(project_path, mode="r").latest_round().path)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return str(publish_round(project, folder).path)
 
 
 def train_project_ddp(
