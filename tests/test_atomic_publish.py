@@ -20,7 +20,13 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_cathode.core.atomic import is_temporary, publish_dir, staged, temporary_sibling
+from napari_cathode.core.atomic import (
+    is_temporary,
+    publish_dir,
+    remove_stale_siblings,
+    staged,
+    temporary_sibling,
+)
 from napari_cathode.core.export import export_ome_zarr, export_tiff
 from napari_cathode.core.project import Project
 from napari_cathode.core.round_table import copy_model, write_round_table_csv
@@ -195,3 +201,16 @@ def test_staged_output_of_a_failed_writer_leaves_nothing(tmp_path):
         (folder / "half.txt").write_text("half")
         raise RuntimeError("failed")
     assert not target.exists() and _temporaries(tmp_path) == []
+
+
+def test_an_old_output_set_aside_by_a_killed_writer_is_put_back(tmp_path):
+    """Killed between moving the old output aside and renaming the new one in: the old stays."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "export.tif"
+    temporary_sibling(target, pid=dead.pid, set_aside=True).write_text("old")
+    temporary_sibling(target, pid=dead.pid).write_text("new, never published")
+
+    assert remove_stale_siblings(target) == 2
+
+    assert target.read_text() == "old" and _temporaries(tmp_path) == []

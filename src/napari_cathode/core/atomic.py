@@ -37,13 +37,19 @@ logger = logging.getLogger(__name__)
 TEMPORARY_SUFFIX = ".partial"
 
 
-def temporary_sibling(path: Path, *, pid: int | None = None) -> Path:
+#: Marks the temporary name of an old output moved aside while its replacement is published.
+_SET_ASIDE = "old-"
+
+
+def temporary_sibling(path: Path, *, pid: int | None = None, set_aside: bool = False) -> Path:
     """A hidden, unique temporary name beside ``path`` that records the writer's process id.
 
     ``pid`` defaults to this process (tests pass a dead one to fake a killed writer).
+    ``set_aside`` names the old ``path`` moved out of the way by :func:`publish_dir`.
     """
     pid = os.getpid() if pid is None else int(pid)
-    return path.parent / f".{path.name}.{pid}.{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}"
+    unique = (_SET_ASIDE if set_aside else "") + uuid.uuid4().hex[:12]
+    return path.parent / f".{path.name}.{pid}.{unique}{TEMPORARY_SUFFIX}"
 
 
 def is_temporary(name: str) -> bool:
@@ -173,7 +179,7 @@ def publish_dir(staging: Path, target: Path, *, replace: bool = False) -> Path:
     if target.exists() or target.is_symlink():
         if not replace:
             raise FileExistsError(errno.EEXIST, "already exists", str(target))
-        old = temporary_sibling(target)
+        old = temporary_sibling(target, set_aside=True)
         os.rename(target, old)
     try:
         os.rename(staging, target)
@@ -218,12 +224,23 @@ def _remove_path(path: Path) -> None:
 
 
 def _remove_if_stale(target: Path) -> bool:
-    """Delete a temporary file/folder whose writing process is gone; True if removed."""
+    """Delete a temporary file/folder whose writing process is gone; True if removed.
+
+    An old output that :func:`publish_dir` had moved aside when its writer was killed, before
+    the replacement was renamed in, is put back instead: the output stays the old one.
+    """
     if not is_temporary(target.name):
         return False
     pid = _owner_pid(target.name)
     if pid is None or _pid_alive(pid):
         return False
+    name, _pid, unique = target.name[1 : -len(TEMPORARY_SUFFIX)].rsplit(".", 2)
+    original = target.parent / name
+    if unique.startswith(_SET_ASIDE) and not (original.exists() or original.is_symlink()):
+        with contextlib.suppress(OSError):
+            os.rename(target, original)
+            logger.warning("put back %s, set aside by a writer that was killed", original)
+            return True
     try:
         if target.is_dir():
             shutil.rmtree(target)
