@@ -35,14 +35,14 @@ class ProjectWriters:
     ``self.uncertainty``.
     """
 
-    def truth_for_painting(self) -> zarr.Array:
-        """The writable ``labels/truth`` array a viewer paints into; writes go straight to disk.
+    def truth_for_painting(self) -> TruthCanvas:
+        """The writable view of ``labels/truth`` that a viewer paints into.
 
-        Each write replaces whole chunks atomically (one-slice chunks, so a brush stroke rewrites
-        a few small files) and an erased chunk is deleted, which keeps :meth:`truth_slices`
-        true. Read-only projects hand out a read-only array.
+        Reads come from the zarr array; every write (``view[index] = value``, as napari's
+        brush, fill and undo do) goes through :meth:`write_truth`, so it is checked against the
+        class ids, refused on a read-only project, and on disk when it returns.
         """
-        return self.truth
+        return TruthCanvas(self)
 
     def write_truth(self, index: Index, values: ArrayLike) -> None:
         """Write ground truth into ``truth[index]``; on disk when this returns.
@@ -109,3 +109,57 @@ class ProjectWriters:
                 "folder is not writable: check its permissions and free disk space, or save a "
                 "copy elsewhere."
             ) from error
+
+
+class TruthCanvas:
+    """An array-like over a project's ``labels/truth`` whose writes go through the project.
+
+    It has what napari needs of layer data (``shape``, ``dtype``, ``ndim``, ``size``,
+    indexing, ``__array__``) plus the zarr array's ``chunks``, so lazy readers (dask) read it
+    chunk by chunk. Other attributes are the zarr array's.
+    """
+
+    def __init__(self, project: ProjectWriters) -> None:
+        self._project = project
+        self._array = project.truth
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._array.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._array.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._array.ndim
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        return self._array.chunks
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        return self._array[index]
+
+    def __setitem__(self, index, values) -> None:
+        self._project.write_truth(index, values)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        data = self._array[...]
+        return data if dtype is None else data.astype(dtype)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):  # not set yet (copy, pickle): never recurse
+            raise AttributeError(name)
+        return getattr(self._array, name)
+
+    def __repr__(self) -> str:
+        return f"TruthCanvas({self._project!r})"
