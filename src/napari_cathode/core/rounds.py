@@ -203,11 +203,11 @@ class ProjectRounds:
         ``rounds/NNNN`` in one step; on an exception it is removed. A crash at any point leaves
         either the complete round or none.
         """
-        with self._writing("a round"):
+        with self._writing("a round"):  # an OSError of the writer names the project too
             staging = round_staging(self._rounds_dir)
-        try:
-            yield staging
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            try:
+                yield staging
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         publish_round(self, staging, metadata)
