@@ -164,7 +164,7 @@ def publish_dir(staging: Path, target: Path, *, replace: bool = False) -> Path:
     of ``target`` (same folder, so the rename is atomic). With ``replace``, an existing
     ``target`` is first moved aside under a temporary name and deleted only after the new one
     is in place (restored if the rename fails); without, an existing ``target`` raises
-    ``FileExistsError`` and nothing changes.
+    ``FileExistsError`` and nothing changes. A file replacing a file is one ``os.replace``.
 
     Returns
     -------
@@ -179,6 +179,10 @@ def publish_dir(staging: Path, target: Path, *, replace: bool = False) -> Path:
     if target.exists() or target.is_symlink():
         if not replace:
             raise FileExistsError(errno.EEXIST, "already exists", str(target))
+        if staging.is_file() and not target.is_dir():
+            os.replace(staging, target)  # a file replaces a file in one atomic step
+            fsync_dir(target.parent)
+            return target
         old = temporary_sibling(target, set_aside=True)
         os.rename(target, old)
     try:
