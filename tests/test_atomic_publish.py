@@ -193,6 +193,11 @@ def test_publish_replaces_only_when_asked_and_keeps_the_old_until_the_new_is_in(
     assert _temporaries(tmp_path) == []  # the old folder was removed after the swap
     with pytest.raises(ValueError, match="temporary sibling"):
         publish_dir(tmp_path / "not_temporary", target)
+    a_file = temporary_sibling(target)
+    a_file.write_text("a file never replaces a folder (as os.replace)")
+    with pytest.raises(IsADirectoryError):
+        publish_dir(a_file, target, replace=True)
+    assert (target / "new.txt").is_file()
 
 
 def test_staged_output_of_a_failed_writer_leaves_nothing(tmp_path):

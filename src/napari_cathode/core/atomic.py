@@ -164,7 +164,9 @@ def publish_dir(staging: Path, target: Path, *, replace: bool = False) -> Path:
     of ``target`` (same folder, so the rename is atomic). With ``replace``, an existing
     ``target`` is first moved aside under a temporary name and deleted only after the new one
     is in place (restored if the rename fails); without, an existing ``target`` raises
-    ``FileExistsError`` and nothing changes. A file replacing a file is one ``os.replace``.
+    ``FileExistsError`` and nothing changes. A file replacing a file is one ``os.replace``; a
+    file never replaces a folder nor a folder a file (``IsADirectoryError`` /
+    ``NotADirectoryError``, as ``os.replace``).
 
     Returns
     -------
@@ -179,7 +181,13 @@ def publish_dir(staging: Path, target: Path, *, replace: bool = False) -> Path:
     if target.exists() or target.is_symlink():
         if not replace:
             raise FileExistsError(errno.EEXIST, "already exists", str(target))
-        if staging.is_file() and not target.is_dir():
+        if staging.is_dir() != (target.is_dir() and not target.is_symlink()):
+            # as os.replace: a folder never replaces a file, nor a file a folder
+            kind = IsADirectoryError if target.is_dir() else NotADirectoryError
+            raise kind(
+                errno.EISDIR if target.is_dir() else errno.ENOTDIR, "kind differs", str(target)
+            )
+        if staging.is_file():
             os.replace(staging, target)  # a file replaces a file in one atomic step
             fsync_dir(target.parent)
             return target
