@@ -72,17 +72,15 @@ def add_model_round(project_path: Path) -> str:
     import torch
 
     from napari_cathode.core.project import Project
-    from napari_cathode.ml.checkpoint import MODEL_JSON, save_model
+    from napari_cathode.ml.checkpoint import save_model
     from napari_cathode.ml.config import ModelConfig
     from napari_cathode.ml.networks import build_network
 
     torch.manual_seed(0)
     project = Project.open(project_path)
     config = ModelConfig(classes=project.classes, device="cpu")
-    metadata: dict = {}
-    with project.new_round(metadata) as folder:
+    with project.new_round() as folder:
         save_model(folder, build_network(config), config=config, metadata={"benchmark": True})
-        metadata.update(json.loads((folder / MODEL_JSON).read_text()))
     return str(project.latest_round().path)
 
 

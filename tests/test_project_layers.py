@@ -8,6 +8,7 @@ import zarr
 
 from napari_cathode._napari.project_layers import PROJECT_KEY, project_layer_tuples
 from napari_cathode.core.classes import DEFAULT_CLASSES
+from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.project import Project
 
 pytestmark = pytest.mark.gui
@@ -47,8 +48,9 @@ def test_project_layers_in_viewer(make_napari_viewer, project, acquisition_a_cro
         np.testing.assert_allclose(layer.scale, (0.06, 0.03, 0.03))
         assert layer.metadata[PROJECT_KEY] == str(project.path)
         assert [c["name"] for c in layer.metadata["classes"]] == [c.name for c in DEFAULT_CLASSES]
-    # backed by the project's zarr arrays, not copies in memory
-    assert isinstance(image.data, zarr.Array) and isinstance(truth.data, zarr.Array)
+    # backed by the project's zarr arrays, not copies in memory; truth through the project's
+    # painting view, so every stroke is written by the project store
+    assert isinstance(image.data, zarr.Array) and type(truth.data).__name__ == "TruthCanvas"
     assert str(image.data.store_path).endswith("nmc_a.cathode/image")
     assert str(truth.data.store_path).endswith("nmc_a.cathode/labels/truth")
     assert uncertainty.visible is False and uncertainty.blending == "additive"
@@ -78,7 +80,12 @@ def test_painting_the_truth_layer_writes_the_project(make_napari_viewer, project
     painted = np.asarray(reopened.truth[3])
     assert painted[40, 50] == 3 and painted.sum() > 3
     assert set(np.unique(painted)) == {0, 3}
-    assert 3 in reopened.truth_slices()
+
+    # a value that is no class id never reaches the disk
+    with pytest.raises(CathodeError, match="not class ids"):
+        truth.data[(np.array([4]), np.array([10]), np.array([10]))] = 9
+    assert not np.any(Project.open(project.path, mode="r").truth[4])
+    assert list(Project.open(project.path, mode="r").truth_slices()) == [1, 3]
 
 
 def test_read_only_project_layers_still_open(make_napari_viewer, project):

@@ -39,7 +39,8 @@ def test_napari_opens_and_paints_a_large_project_without_loading_it(
 
     assert image.multiscale and len(image.data) == len(levels) >= 3
     assert all(isinstance(level, zarr.Array) for level in image.data), "zarr, not copies"
-    assert isinstance(truth.data, zarr.Array) and truth.data.shape == SHAPE
+    assert type(truth.data).__name__ == "TruthCanvas" and truth.data.shape == SHAPE
+    assert str(truth.data.store_path).endswith("large.cathode/labels/truth"), "not a copy"
 
     z = 40
     viewer.dims.set_current_step(0, z)

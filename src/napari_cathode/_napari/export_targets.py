@@ -6,7 +6,6 @@ No Qt here: the page asks the user (its ``confirm`` callback) and calls these.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from napari_cathode.core.errors import CathodeError
@@ -50,15 +49,4 @@ def replace_model_copy(round_dir: Path, target: Path) -> Path:
     The new copy is complete before the old one is removed; a folder that is not a model
     folder (no ``model.json``) is never replaced.
     """
-    if target.exists() and not (target / "model.json").is_file():
-        raise CathodeError(
-            f"{target} exists and is not a model folder: type another name for the model"
-        )
-    if not target.exists():
-        return copy_model(round_dir, target)
-    fresh = copy_model(round_dir, target.with_name(f".{target.name}.new-{os.getpid()}"))
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    target.rename(old)
-    fresh.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
+    return copy_model(round_dir, target, replace=True)

@@ -1,7 +1,8 @@
 """The napari layers of a project: image, uncertainty, proposal and (editable) truth.
 
-All four are backed by the project's zarr arrays, so nothing is loaded up front and painting
-into the truth layer writes straight through to ``labels/truth`` on disk. A big project's image
+All four are backed by the project's zarr arrays, so nothing is loaded up front; the truth layer
+paints into the writable view the project hands out (``Project.truth_for_painting``), which
+writes straight through to ``labels/truth`` on disk. A big project's image
 is a multiscale layer over its display pyramid (see :mod:`napari_cathode.core.pyramid`).
 """
 
@@ -63,7 +64,7 @@ def project_layer_tuples(path_or_project: str | os.PathLike | Project) -> list[t
         labels_layer_tuple(
             project.proposal, f"{name} {PROPOSAL}", classes, scale, unit, opacity=0.5
         ),
-        labels_layer_tuple(project.truth, f"{name} {TRUTH}", classes, scale, unit),
+        labels_layer_tuple(project.truth_for_painting(), f"{name} {TRUTH}", classes, scale, unit),
     ]
     for _data, kwargs, _kind in layers:
         kwargs["metadata"] = {

@@ -9,12 +9,16 @@ old file or the new one, never a truncated mix.
 
 Temporary names are ``.<name>.<pid>.<random>.partial``: the process id lets
 :func:`remove_stale_temporaries` delete what a killed writer left behind without touching the
-files a live writer is still filling.
+files a live writer is still filling. This is the one temp-name scheme of the package: every
+file or folder that is renamed into place (a project, a round, an export, a model folder, a
+CSV/TIFF written by a library) is staged under it and published by :func:`publish_dir`, so
+the stale cleanup knows every kind of leftover.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -33,9 +37,19 @@ logger = logging.getLogger(__name__)
 TEMPORARY_SUFFIX = ".partial"
 
 
-def temporary_sibling(path: Path) -> Path:
-    """A hidden, unique temporary name beside ``path`` that records this process id."""
-    return path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}"
+#: Marks the temporary name of an old output moved aside while its replacement is published.
+_SET_ASIDE = "old-"
+
+
+def temporary_sibling(path: Path, *, pid: int | None = None, set_aside: bool = False) -> Path:
+    """A hidden, unique temporary name beside ``path`` that records the writer's process id.
+
+    ``pid`` defaults to this process (tests pass a dead one to fake a killed writer).
+    ``set_aside`` names the old ``path`` moved out of the way by :func:`publish_dir`.
+    """
+    pid = os.getpid() if pid is None else int(pid)
+    unique = (_SET_ASIDE if set_aside else "") + uuid.uuid4().hex[:12]
+    return path.parent / f".{path.name}.{pid}.{unique}{TEMPORARY_SUFFIX}"
 
 
 def is_temporary(name: str) -> bool:
@@ -132,6 +146,10 @@ def atomic_write_json(path: Path | str, obj: Any) -> None:
 
 def fsync_tree(root: Path) -> None:
     """fsync every file and folder below ``root`` (before a folder is renamed into place)."""
+    if Path(root).is_file():
+        with open(root, "rb") as f:
+            os.fsync(f.fileno())
+        return
     for folder, _dirs, files in os.walk(root):
         for name in files:
             with open(os.path.join(folder, name), "rb") as f:
@@ -139,13 +157,102 @@ def fsync_tree(root: Path) -> None:
         fsync_dir(Path(folder))
 
 
+def publish_dir(staging: Path, target: Path, *, replace: bool = False) -> Path:
+    """Rename a finished ``staging`` folder (or file) to ``target`` in one step, fsynced.
+
+    The one rename-into-place of the package. ``staging`` must be a :func:`temporary_sibling`
+    of ``target`` (same folder, so the rename is atomic). With ``replace``, an existing
+    ``target`` is first moved aside under a temporary name and deleted only after the new one
+    is in place (restored if the rename fails); without, an existing ``target`` raises
+    ``FileExistsError`` and nothing changes. A file replacing a file is one ``os.replace``; a
+    file never replaces a folder nor a folder a file (``IsADirectoryError`` /
+    ``NotADirectoryError``, as ``os.replace``).
+
+    Returns
+    -------
+    Path
+        ``target``.
+    """
+    staging, target = Path(staging), Path(target)
+    if staging.parent != target.parent or not is_temporary(staging.name):
+        raise ValueError(f"{staging} is not a temporary sibling of {target}")
+    fsync_tree(staging)
+    old = None
+    if target.exists() or target.is_symlink():
+        if not replace:
+            raise FileExistsError(errno.EEXIST, "already exists", str(target))
+        if staging.is_dir() != (target.is_dir() and not target.is_symlink()):
+            # as os.replace: a folder never replaces a file, nor a file a folder
+            kind = IsADirectoryError if target.is_dir() else NotADirectoryError
+            raise kind(
+                errno.EISDIR if target.is_dir() else errno.ENOTDIR, "kind differs", str(target)
+            )
+        if staging.is_file():
+            os.replace(staging, target)  # a file replaces a file in one atomic step
+            fsync_dir(target.parent)
+            return target
+        old = temporary_sibling(target, set_aside=True)
+        os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        if old is not None:
+            os.rename(old, target)
+        raise
+    fsync_dir(target.parent)
+    if old is not None:
+        _remove_path(old)
+    return target
+
+
+@contextlib.contextmanager
+def staged(target: Path, *, folder: bool = True, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``target`` to fill; publish it on a clean exit.
+
+    Temporaries of ``target`` that a killed writer left are removed first. ``folder=True``
+    creates the temporary folder; for a file the caller creates it. On an exception the
+    temporary is removed and the exception propagates; ``target`` is then unchanged.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_siblings(target)
+    temporary = temporary_sibling(target)
+    if folder:
+        temporary.mkdir()
+    try:
+        yield temporary
+        publish_dir(temporary, target, replace=replace)
+    except BaseException:
+        _remove_path(temporary)
+        raise
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def _remove_if_stale(target: Path) -> bool:
-    """Delete a temporary file/folder whose writing process is gone; True if removed."""
+    """Delete a temporary file/folder whose writing process is gone; True if removed.
+
+    An old output that :func:`publish_dir` had moved aside when its writer was killed, before
+    the replacement was renamed in, is put back instead: the output stays the old one.
+    """
     if not is_temporary(target.name):
         return False
     pid = _owner_pid(target.name)
     if pid is None or _pid_alive(pid):
         return False
+    name, _pid, unique = target.name[1 : -len(TEMPORARY_SUFFIX)].rsplit(".", 2)
+    original = target.parent / name
+    if unique.startswith(_SET_ASIDE) and not (original.exists() or original.is_symlink()):
+        with contextlib.suppress(OSError):
+            os.rename(target, original)
+            logger.warning("put back %s, set aside by a writer that was killed", original)
+            return True
     try:
         if target.is_dir():
             shutil.rmtree(target)
@@ -156,8 +263,10 @@ def _remove_if_stale(target: Path) -> bool:
     return True
 
 
-def remove_stale_temporaries(root: Path) -> int:
+def remove_stale_temporaries(root: Path, *, recursive: bool = True) -> int:
     """Delete temporary files/folders below ``root`` whose writing process no longer exists.
+
+    ``recursive=False`` looks at the entries of ``root`` itself only.
 
     Returns
     -------
@@ -171,6 +280,8 @@ def remove_stale_temporaries(root: Path) -> int:
                 removed += 1
                 if name in dirs:
                     dirs.remove(name)
+        if not recursive:
+            break
     if removed:
         logger.info("removed %d temporary file(s) left by a killed writer in %s", removed, root)
     return removed

@@ -25,7 +25,7 @@ from ome_zarr.format import FormatV04, FormatV05
 from ome_zarr.scale import Methods
 from ome_zarr.writer import write_image, write_labels
 
-from napari_cathode.core.atomic import remove_stale_siblings, temporary_sibling
+from napari_cathode.core.atomic import publish_dir, remove_stale_siblings, temporary_sibling
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass, validate_classes
 from napari_cathode.core.errors import CathodeError, VolumeError
 from napari_cathode.core.outputs import (
@@ -187,22 +187,6 @@ def _prepare_target(path: Path, overwrite: bool) -> Path:
     return temporary_sibling(path)
 
 
-def _swap_into_place(partial: Path, path: Path) -> None:
-    """Rename the finished store to ``path``; an old store there is moved aside, then deleted."""
-    mark_output(partial, "ome-zarr export")
-    if not path.exists():
-        partial.rename(path)
-        return
-    old = temporary_sibling(path)
-    path.rename(old)
-    try:
-        partial.rename(path)
-    except OSError:
-        old.rename(path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def export_ome_zarr(
     path: str | Path,
     image,
@@ -301,7 +285,8 @@ def export_ome_zarr(
                 dask.compute(job)
                 if progress is not None:
                     progress(done, len(jobs))
-        _swap_into_place(partial, path)
+        mark_output(partial, "ome-zarr export")
+        publish_dir(partial, path, replace=True)
     except BaseException as error:
         written = folder_size(partial)
         shutil.rmtree(partial, ignore_errors=True)
@@ -395,7 +380,7 @@ def export_tiff(
             compression="zlib",
             software=SOFTWARE_TAG,
         )
-        tmp.replace(path)
+        publish_dir(tmp, path, replace=True)
     except OSError as error:
         tmp.unlink(missing_ok=True)
         if is_disk_full(error):

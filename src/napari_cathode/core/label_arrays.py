@@ -59,3 +59,28 @@ def uncertainty_to_uint8(uncertainty) -> np.ndarray:
             raise ProjectError("integer uncertainty must lie in 0..255")
         return values.astype(np.uint8)
     raise ProjectError(f"uncertainty has dtype {values.dtype}; use floats 0..1 or uint8")
+
+
+class ProposalArrays:
+    """Proposal writer over plain arrays (a prediction outside a project).
+
+    The same interface as :meth:`Project.write_proposal
+    <napari_cathode.core.project_writers.ProjectWriters.write_proposal>`, so the predictor writes
+    through one method and uncertainty is encoded by :func:`uncertainty_to_uint8` only.
+
+    Parameters
+    ----------
+    proposal : writable array-like (z, y, x) uint8
+        Receives class ids.
+    uncertainty : writable array-like (z, y, x) uint8, optional
+        Receives uncertainty 0..255.
+    """
+
+    def __init__(self, proposal, uncertainty=None) -> None:
+        self.proposal, self.uncertainty = proposal, uncertainty
+
+    def write_proposal(self, index, labels, uncertainty=None) -> None:
+        """Write class ids (and uncertainty, floats 0..1 or uint8) at ``index``."""
+        self.proposal[index] = np.asarray(labels, dtype=np.uint8)
+        if uncertainty is not None and self.uncertainty is not None:
+            self.uncertainty[index] = uncertainty_to_uint8(uncertainty)

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from napari_cathode.core.errors import DiskFullError, OutputError, OutputExistsError
+from napari_cathode.core.model_document import MODEL_FORMAT, MODEL_JSON
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ OUTPUT_MARKER = ".napari-cathode-output"
 #: The TIFF ``software`` tag of every TIFF napari-cathode writes.
 SOFTWARE_TAG = "napari-cathode"
 _PROJECT_FILE = "project.json"
-_MODEL_JSON = "model.json"
 
 
 def _resolved(path: str | Path) -> Path:
@@ -65,10 +65,10 @@ def is_our_output(path: str | Path) -> bool:
         if (path / OUTPUT_MARKER).is_file():
             return True
         try:
-            document = json.loads((path / _MODEL_JSON).read_text())
+            document = json.loads((path / MODEL_JSON).read_text())
         except (OSError, ValueError):
             return False
-        return isinstance(document, dict) and document.get("format") == "napari-cathode-model"
+        return isinstance(document, dict) and document.get("format") == MODEL_FORMAT
     if path.is_file() and path.suffix.lower() in (".tif", ".tiff"):
         try:
             import tifffile

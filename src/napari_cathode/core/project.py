@@ -7,13 +7,11 @@ is written through chunk by chunk as it is painted, and a round folder appears o
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import zarr
 from numpy.typing import ArrayLike
 
@@ -22,7 +20,7 @@ from napari_cathode.core import rounds as _rounds
 from napari_cathode.core.atomic import AtomicLocalStore, folder_lock, remove_stale_temporaries
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
 from napari_cathode.core.errors import ProjectError
-from napari_cathode.core.label_arrays import count_value, labelled_slices, uncertainty_to_uint8
+from napari_cathode.core.label_arrays import count_value
 from napari_cathode.core.project_create import (
     LABEL_ARRAYS,
     NO_EMPTY_CHUNKS,
@@ -31,21 +29,20 @@ from napari_cathode.core.project_create import (
     check_voxel_size,
     is_project,
 )
+from napari_cathode.core.project_writers import Index, ProjectWriters
 from napari_cathode.core.pyramid import build_pyramid, pyramid_levels
 from napari_cathode.core.review import ProjectReview, ReviewState, ReviewStatus
 from napari_cathode.core.rounds import ProjectRounds, RoundRecord
-from napari_cathode.core.volume_copy import check_label_values
+from napari_cathode.core.start_model import ProjectStartModel
 
 logger = logging.getLogger(__name__)
-
-#: A slice number ``z`` or a region (tuple of ints/slices) of a (z, y, x) array.
-Index = int | tuple
 
 PROJECT_SUFFIX = fmt.PROJECT_SUFFIX
 FORMAT_VERSION = fmt.FORMAT_VERSION
 __all__ = [
     "FORMAT_VERSION",
     "PROJECT_SUFFIX",
+    "Index",
     "Project",
     "ReviewStatus",
     "RoundRecord",
@@ -53,7 +50,7 @@ __all__ = [
 ]
 
 
-class Project(ProjectReview, ProjectRounds):
+class Project(ProjectWriters, ProjectStartModel, ProjectReview, ProjectRounds):
     """An open project folder. Create one with :meth:`create`, reopen it with :meth:`open`.
 
     Attributes
@@ -246,6 +243,7 @@ class Project(ProjectReview, ProjectRounds):
                 f"{error}); the project is damaged: restore it from a backup"
             ) from error
         if not read_only and remove_temporaries:
+            remove_stale_temporaries(path, recursive=False)  # e.g. start_model/ being copied
             for folder in ("labels", "review", _rounds.ROUNDS_FOLDER):
                 if (path / folder).is_dir():
                     remove_stale_temporaries(path / folder)
@@ -335,72 +333,6 @@ class Project(ProjectReview, ProjectRounds):
             metadata.update(changes)
             fmt.write_metadata(self.path, metadata)
             self._metadata = metadata
-
-    def write_truth(self, index: Index, values: ArrayLike) -> None:
-        """Write ground truth into ``truth[index]``; on disk when this returns.
-
-        Parameters
-        ----------
-        index : int or tuple of slices/ints
-            A slice number ``z`` or a region.
-        values : array-like or int
-            0 (erase) or class ids, broadcastable to the region.
-        """
-        values = self._label_values(values, f"truth values for index {index!r}")
-        self._write_array(self.truth, index, values, "ground truth")
-
-    def write_proposal(
-        self, index: Index, labels: ArrayLike, uncertainty: ArrayLike | None = None
-    ) -> None:
-        """Write a model proposal (class ids) and optionally its per-voxel uncertainty.
-
-        ``uncertainty`` is uint8 0..255 or floats in 0..1 (scaled to 0..255).
-        """
-        labels = self._label_values(labels, f"proposal labels for index {index!r}")
-        if uncertainty is not None:
-            uncertainty = uncertainty_to_uint8(uncertainty)
-        self._write_array(self.proposal, index, labels, "proposal")
-        if uncertainty is not None:
-            self._write_array(self.uncertainty, index, uncertainty, "uncertainty")
-
-    def truth_slices(self) -> np.ndarray:
-        """z indices of the slices that hold any ground truth (> 0), ascending.
-
-        Cheap: label chunks are one slice deep and all-zero chunks are not stored, so these are
-        the chunk folders on disk - always in step with the data, even after a crash.
-        """
-        return labelled_slices(self.truth, self.path / "labels" / "truth")
-
-    def _label_values(self, values, what: str) -> np.ndarray:
-        values = np.asarray(values)
-        check_label_values(values, {0, *(c.id for c in self.classes)}, what)
-        return values.astype(np.uint8)
-
-    def _write_array(self, array: zarr.Array, index, values, what: str) -> None:
-        with self._writing(what):
-            try:
-                array[index] = values
-            except (IndexError, TypeError) as error:
-                raise ProjectError(
-                    f"cannot write {what} at index {index!r} of shape {self.shape}: {error}"
-                ) from error
-            except ValueError as error:
-                raise ProjectError(
-                    f"cannot write {what} of shape {np.shape(values)} at index {index!r}: {error}"
-                ) from error
-
-    @contextlib.contextmanager
-    def _writing(self, what: str) -> Iterator[None]:
-        if self.read_only:
-            raise ProjectError(f"cannot write {what} to {self.path}: {self._read_only_reason}")
-        try:
-            yield
-        except OSError as error:
-            raise ProjectError(
-                f"cannot write {what} to {self.path}: {error.strerror or error}. The project "
-                "folder is not writable: check its permissions and free disk space, or save a "
-                "copy elsewhere."
-            ) from error
 
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "read/write"

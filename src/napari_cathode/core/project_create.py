@@ -21,6 +21,7 @@ import zarr
 from napari_cathode.core import project_format as fmt
 from napari_cathode.core.atomic import (
     AtomicLocalStore,
+    publish_dir,
     remove_stale_siblings,
     temporary_sibling,
 )
@@ -174,7 +175,7 @@ def build_project(
                 contiguity=why,
             ),
         )
-        _publish(staging, path)
+        publish_dir(staging, path, replace=True)  # an old project goes only at the end
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         if is_disk_full(error):
@@ -187,14 +188,3 @@ def build_project(
 
 def _chunks(shape, chunks) -> tuple[int, ...]:
     return tuple(min(int(c), int(n)) for c, n in zip(chunks, shape))
-
-
-def _publish(staging: Path, path: Path) -> None:
-    """Rename a finished project folder into place, replacing an old project at ``path``."""
-    if not path.exists():
-        os.rename(staging, path)
-        return
-    old = temporary_sibling(path)
-    os.rename(path, old)
-    os.rename(staging, path)
-    shutil.rmtree(old, ignore_errors=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_cathode.core.atomic import fsync_dir, fsync_tree, temporary_sibling
+from napari_cathode.core.atomic import publish_dir, remove_stale_siblings, staged, temporary_sibling
 from napari_cathode.core.errors import CathodeError, ProjectError
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,11 @@ def write_round_table_csv(rows: Sequence[RoundRow], path: str | os.PathLike) -> 
     path = Path(path)
     if not path.parent.is_dir():
         raise CathodeError(f"folder {path.parent} does not exist; create it first")
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    remove_stale_siblings(path)
+    tmp = temporary_sibling(path)
     try:
         round_table_frame(rows).to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        publish_dir(tmp, path, replace=True)
     except OSError as error:
         tmp.unlink(missing_ok=True)
         raise CathodeError(f"cannot write {path}: {error.strerror or error}") from error
@@ -143,7 +144,9 @@ def write_round_table_csv(rows: Sequence[RoundRow], path: str | os.PathLike) -> 
     return path
 
 
-def copy_model(round_dir: str | os.PathLike, destination: str | os.PathLike) -> Path:
+def copy_model(
+    round_dir: str | os.PathLike, destination: str | os.PathLike, *, replace: bool = False
+) -> Path:
     """Copy a round's model folder to ``destination`` for reuse (complete or not at all).
 
     Parameters
@@ -151,7 +154,10 @@ def copy_model(round_dir: str | os.PathLike, destination: str | os.PathLike) -> 
     round_dir : path
         ``rounds/NNNN`` of a project (or any model folder with ``model.json``).
     destination : path
-        A new folder; it must not exist yet.
+        A new folder; it must not exist yet unless ``replace``.
+    replace : bool
+        Replace an earlier model folder (one holding ``model.json``) at ``destination``; the
+        new copy is complete before the old one is removed.
 
     Returns
     -------
@@ -161,18 +167,18 @@ def copy_model(round_dir: str | os.PathLike, destination: str | os.PathLike) -> 
     source, destination = Path(round_dir), Path(destination)
     if not (source / "model.json").is_file():
         raise ProjectError(f"{source} is not a model folder (no model.json); pick a round")
-    if destination.exists():
+    if destination.exists() and not replace:
         raise CathodeError(f"{destination} exists; choose a new folder name for the model")
+    if destination.exists() and not (destination / "model.json").is_file():
+        raise CathodeError(
+            f"{destination} exists and is not a model folder: type another name for the model"
+        )
     if not destination.parent.is_dir():
         raise CathodeError(f"folder {destination.parent} does not exist; create it first")
-    temporary = temporary_sibling(destination)
     try:
-        shutil.copytree(source, temporary)
-        fsync_tree(temporary)
-        os.rename(temporary, destination)
-        fsync_dir(destination.parent)
+        with staged(destination, folder=False, replace=replace) as temporary:
+            shutil.copytree(source, temporary)
     except OSError as error:
-        shutil.rmtree(temporary, ignore_errors=True)
         raise CathodeError(
             f"cannot copy the model to {destination}: {error.strerror or error}"
         ) from error

@@ -1,9 +1,13 @@
 """Training rounds on disk: ``rounds/NNNN/`` folders that appear only when complete.
 
 A round folder holds the model files and ``model.json`` (config, classes, normalisation, data
-split, metrics, timings, correction effort). It is written under a hidden temporary name and
-renamed to ``NNNN`` in one step after everything in it is fsynced, so a crash while saving a
-checkpoint leaves no round at all rather than a broken one. Rounds are numbered from 1.
+split, metrics, timings, correction effort; see :mod:`napari_cathode.core.model_document`).
+It is written under a hidden temporary name and renamed to ``NNNN`` in one step after
+everything in it is fsynced, so a crash while saving a checkpoint leaves no round at all rather
+than a broken one. Rounds are numbered from 1.
+
+Every round is published by :func:`publish_round`, whether trained in this process (through
+:meth:`ProjectRounds.new_round`) or elsewhere (a multi-GPU run hands over its model folder).
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -19,19 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from napari_cathode.core.atomic import (
-    atomic_write_json,
     folder_lock,
-    fsync_dir,
-    fsync_tree,
+    is_temporary,
+    publish_dir,
     temporary_sibling,
 )
 from napari_cathode.core.errors import ProjectError
+from napari_cathode.core.model_document import MODEL_JSON, update_model_document
 from napari_cathode.core.project_format import now_iso
 
 logger = logging.getLogger(__name__)
 
 ROUNDS_FOLDER = "rounds"
-MODEL_JSON = "model.json"
+#: The base of the temporary names of unpublished rounds inside ``rounds/``.
+_STAGING = "round"
 _ROUND_NAME = re.compile(r"^\d{4,}$")
 
 
@@ -93,40 +97,73 @@ def next_index(rounds_dir: Path) -> int:
     return max(indices, default=0) + 1
 
 
-@contextlib.contextmanager
-def write_round(rounds_dir: Path, index: int, metadata: dict | None) -> Iterator[Path]:
-    """Yield a temporary folder for round ``index``; publish it as ``rounds/NNNN`` on success.
-
-    ``metadata`` is serialised on exit, so the writer may fill it in while saving.
-    On an exception the temporary folder is removed and the exception propagates.
-    """
-    final = rounds_dir / round_name(index)
+def round_staging(rounds_dir: Path) -> Path:
+    """A new, empty temporary folder inside ``rounds_dir`` to save a round's model files into."""
     rounds_dir.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_sibling(final)
-    temporary.mkdir()
-    try:
-        yield temporary
-        content = dict(metadata or {})
-        content.setdefault("round", int(index))
-        content.setdefault("saved", now_iso())
+    staging = temporary_sibling(rounds_dir / _STAGING)
+    staging.mkdir()
+    return staging
+
+
+def publish_round(project, model_dir: str | Path, document: dict | None = None) -> RoundRecord:
+    """Publish a finished model folder as the project's next round ``rounds/NNNN``.
+
+    The one way a round comes into being: a round trained in this process (its folder from
+    :meth:`ProjectRounds.new_round`) and one trained elsewhere (any model folder, e.g. the
+    output of a multi-GPU run, copied in first) both end here.
+
+    Parameters
+    ----------
+    project : Project
+        Open for writing.
+    model_dir : path
+        The model files (weights and the ``model.json`` ml wrote). A temporary folder made by
+        :func:`round_staging` is moved; any other folder is copied and left as it was.
+    document : dict, optional
+        Fields added to ``model.json`` (``round`` and ``saved`` are added too).
+
+    Returns
+    -------
+    RoundRecord
+        The published round.
+
+    Raises
+    ------
+    ProjectError
+        If the project is read-only, the fields are not JSON, or the folder cannot be written.
+    """
+    model_dir = Path(model_dir)
+    rounds_dir = project.path / ROUNDS_FOLDER
+    with project._writing("a round"):
+        if model_dir.parent == rounds_dir and is_temporary(model_dir.name):
+            staging = model_dir
+        else:
+            staging = round_staging(rounds_dir)
+            shutil.rmtree(staging)
+            shutil.copytree(model_dir, staging)
         try:
-            atomic_write_json(temporary / MODEL_JSON, content)
-        except TypeError as error:
-            raise ProjectError(
-                f"round {index}: metadata cannot be saved as JSON: {error}"
-            ) from error
-        fsync_tree(temporary)
-        if final.exists():
-            raise ProjectError(
-                f"round folder {final} already exists (another process saved round {index}); "
-                "nothing was written. Save the round again to get the next number."
-            )
-        os.rename(temporary, final)  # atomic: the round appears complete or not at all
-        fsync_dir(rounds_dir)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+            with folder_lock(project.path):  # numbering and renaming: one process at a time
+                index = next_index(rounds_dir)
+                fields = {**(document or {}), "round": index, "saved": now_iso()}
+                try:
+                    content = update_model_document(staging, fields)
+                except (TypeError, ValueError) as error:
+                    raise ProjectError(
+                        f"round {index}: metadata cannot be saved as JSON: {error}"
+                    ) from error
+                final = rounds_dir / round_name(index)
+                try:
+                    publish_dir(staging, final)  # the round appears complete or not at all
+                except FileExistsError as error:
+                    raise ProjectError(
+                        f"round folder {final} already exists (another process saved round "
+                        f"{index}); nothing was written. Save the round again."
+                    ) from error
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     logger.info("saved round %d in %s", index, final)
+    return RoundRecord(index, final, content)
 
 
 class ProjectRounds:
@@ -160,12 +197,17 @@ class ProjectRounds:
     def new_round(self, metadata: dict | None = None) -> Iterator[Path]:
         """Save a training round: yields a temporary folder for the model files.
 
-        On a clean exit ``model.json`` (``metadata``, serialised then, plus ``round``) is
-        written and the folder is renamed to ``rounds/NNNN`` in one step; on an exception it
-        is removed. A crash at any point leaves either the complete round or none.
+        On a clean exit the folder is published by :func:`publish_round`: ``metadata`` (read
+        then, so the writer may fill it in while saving) is added to the ``model.json`` the
+        model files hold, with ``round`` and ``saved``, and the folder is renamed to
+        ``rounds/NNNN`` in one step; on an exception it is removed. A crash at any point leaves
+        either the complete round or none.
         """
-        with self._writing("a round"):
-            with folder_lock(self.path):
-                index = self.next_round_index()
-            with write_round(self._rounds_dir, index, metadata) as folder:
-                yield folder
+        with self._writing("a round"):  # an OSError of the writer names the project too
+            staging = round_staging(self._rounds_dir)
+            try:
+                yield staging
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        publish_round(self, staging, metadata)

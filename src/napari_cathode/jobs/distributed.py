@@ -152,11 +152,7 @@ def predict_task(
     )
     scores: dict[int, float] = {}
     for z0, z1 in blocks:
-        scores.update(
-            predictor.predict_block(
-                project.image, z0, z1, proposal=project.proposal, uncertainty=project.uncertainty
-            )
-        )
+        scores.update(predictor.predict_block(project.image, z0, z1, into=project))
     return scores
 
 

@@ -68,11 +68,9 @@ def evaluate_files(
 
 def write_prediction_tiff(path: str | Path, labels) -> None:
     """Write predicted labels as a TIFF atomically (temp file, then rename), tagged as ours."""
-    import os
-
     import tifffile
 
-    from napari_cathode.core.atomic import remove_stale_siblings, temporary_sibling
+    from napari_cathode.core.atomic import publish_dir, remove_stale_siblings, temporary_sibling
 
     path = Path(path).expanduser().absolute()
     if not path.parent.is_dir():
@@ -81,7 +79,7 @@ def write_prediction_tiff(path: str | Path, labels) -> None:
     tmp = temporary_sibling(path)
     try:
         tifffile.imwrite(tmp, labels, compression="zlib", software=SOFTWARE_TAG)
-        os.replace(tmp, path)
+        publish_dir(tmp, path, replace=True)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
         if is_disk_full(error):

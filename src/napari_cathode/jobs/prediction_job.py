@@ -97,14 +97,12 @@ def latest_model_dir(project) -> Path:
     ModelError
         If the project has no trained round and no starting model.
     """
-    from napari_cathode.jobs.training_runs import project_start, start_model_folder
-
     latest = project.latest_round()
     if latest is not None:
         return latest.path
-    record = project_start(project.path)
-    if record.get("model"):
-        return start_model_folder(project.path, record["model"])
+    start = project.start_model_dir()
+    if start is not None:
+        return start
     raise ModelError(
         f"{project.path} has no trained round and no starting model yet: "
         "review a slice and train first, or pass --model"
@@ -157,18 +155,14 @@ def predict_project(
         )
     started = time.perf_counter()
     predictor = make_predictor(loaded, project.image, device=device, options=options)
-    # The zarr arrays write straight to disk, block by block (never the whole volume); each
-    # chunk is replaced atomically, so a full disk leaves every chunk old or new.
+    # The project's proposal writer puts each block straight on disk (never the whole volume);
+    # each chunk is replaced atomically, so a full disk leaves every chunk old or new.
     if scheduler is None:
         try:
             scores = predictor.predict(
-                project.image,
-                proposal=project.proposal,
-                uncertainty=project.uncertainty,
-                slices=slices,
-                progress=progress,
+                project.image, into=project, slices=slices, progress=progress
             )
-        except OSError as error:
+        except (OSError, ProjectError) as error:
             if is_disk_full(error):
                 count = project.shape[0] if slices is None else len(list(slices))
                 needed = 2 * count * project.shape[1] * project.shape[2]

@@ -4,9 +4,8 @@ Both publish atomically: the model appears complete when the run is done, and a 
 failed run leaves the previous model (or round) as it was.
 
 A project's first round starts from the project's *starting model*, chosen when the project is
-made (``new --init-model starter|none|PATH``, default the shipped starter model): the chosen
-model folder is copied into ``PROJECT/start_model/`` (so the project stays reproducible when
-the package or the path changes) and the choice is recorded in ``PROJECT/start_model.json``.
+made (``new --init-model starter|none|PATH``, default the shipped starter model) and stored by
+the project (:mod:`napari_cathode.core.start_model`); here it is only checked to load and fit.
 Later rounds start from the previous round. Every round's model.json records its ``start``.
 A project whose slices are contiguous trains a 2.5D model (:mod:`napari_cathode.ml.context`).
 """
@@ -14,9 +13,7 @@ A project whose slices are contiguous trains a 2.5D model (:mod:`napari_cathode.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import shutil
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -25,14 +22,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from napari_cathode.core.atomic import (
-    atomic_write_json,
-    fsync_tree,
-    remove_stale_siblings,
-    temporary_sibling,
-)
+from napari_cathode.core.atomic import staged
 from napari_cathode.core.errors import ModelError
-from napari_cathode.ml.checkpoint import MODEL_JSON, read_model_json
+from napari_cathode.core.model_document import MODEL_JSON, read_model_document
+from napari_cathode.core.start_model import (
+    START_MODEL_DIR,
+    START_RECORD,
+    read_start_record,
+    start_model_folder,
+)
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.context import project_model_config
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent, TrainingEvent
@@ -44,9 +42,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Inside a project folder: the copied starting model and the record of the choice.
-START_MODEL_DIR = "start_model"
-START_RECORD = "start_model.json"
+__all__ = [
+    "START_MODEL_DIR",
+    "START_RECORD",
+    "FileTrainingRequest",
+    "ProjectTrainingRequest",
+    "check_start_model",
+    "plan_round",
+    "project_start",
+    "run_training",
+    "set_project_start",
+    "start_model_folder",
+]
 
 
 @dataclass(frozen=True)
@@ -119,10 +126,6 @@ def _train_files(request: FileTrainingRequest, cancel) -> Iterator[TrainingEvent
     init_model = resolve_init_model(request.init_model)
     pairs = read_pairs(request.images, request.labels, classes=request.config.classes)
     volumes = [TrainingVolume(p.image, p.truth, p.name) for p in pairs]
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_siblings(out_dir)  # what a killed or failed earlier run left
-    work = temporary_sibling(out_dir)
-    work.mkdir()
     metadata = {
         "sources": [{"image": str(p.image_path), "labels": str(p.labels_path)} for p in pairs],
         "start": {
@@ -130,38 +133,29 @@ def _train_files(request: FileTrainingRequest, cancel) -> Iterator[TrainingEvent
             "model": None if init_model is None else str(init_model),
         },
     }
+    # staged: the model appears at out_dir (replacing an old one) only when training is done;
+    # a cancel raises _Cancelled inside, so the unfinished folder is removed
+    done = None
     try:
-        done = None
-        for event in train(
-            volumes,
-            config=request.config,
-            out_dir=work,
-            init_model=init_model,
-            cancel=cancel,
-            metadata=metadata,
-        ):
-            if isinstance(event, CancelledEvent):
+        with staged(out_dir, replace=True) as work:
+            for event in train(
+                volumes,
+                config=request.config,
+                out_dir=work,
+                init_model=init_model,
+                cancel=cancel,
+                metadata=metadata,
+            ):
+                if isinstance(event, CancelledEvent):
+                    yield event
+                    raise _Cancelled
+                if isinstance(event, DoneEvent):
+                    done = event
+                    continue
                 yield event
-                return
-            if isinstance(event, DoneEvent):
-                done = event
-                continue
-            yield event
-        _replace_folder(work, out_dir)
-        yield dataclasses.replace(done, path=str(out_dir))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``, replacing an old model folder there (old kept until the swap)."""
-    old = None
-    if target.exists():
-        old = temporary_sibling(target)
-        target.rename(old)
-    new.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    except _Cancelled:
+        return
+    yield dataclasses.replace(done, path=str(out_dir))
 
 
 def check_start_model(choice: str | Path | None, classes) -> Path | None:
@@ -177,7 +171,7 @@ def check_start_model(choice: str | Path | None, classes) -> Path | None:
         from napari_cathode.ml.checkpoint import load_model
 
         load_model(folder)  # at the door: refuses pickles, tampered or non-finite weights
-        found = len(read_model_json(folder)["config"]["classes"])
+        found = len(read_model_document(folder)["config"]["classes"])
         if found != len(classes):
             raise ModelError(
                 f"the starting model {folder} predicts {found} classes but the project has "
@@ -211,34 +205,12 @@ def set_project_start(project_path: str | Path, choice: str | Path | None) -> di
 
     project = Project.open(project_path)
     folder = check_start_model(choice, project.classes)
-    record = {"choice": describe_choice(choice), "source": None, "model": None}
-    target = project.path / START_MODEL_DIR
-    if folder is not None:
-        tmp = temporary_sibling(target)
-        shutil.copytree(folder, tmp)
-        fsync_tree(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-        record.update(source=str(folder), model=START_MODEL_DIR)
-    elif target.exists():
-        shutil.rmtree(target)
-    atomic_write_json(project.path / START_RECORD, record)
-    return record
+    return project.set_start_model(folder, describe_choice(choice))
 
 
 def project_start(project_path: str | Path) -> dict:
     """The starting-model record of a project (``choice`` ``none`` when it has none)."""
-    path = Path(project_path) / START_RECORD
-    if not path.is_file():
-        return {"choice": SCRATCH, "source": None, "model": None}
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path} cannot be read ({exc}); run new again or delete it") from exc
-    if not isinstance(record, dict):
-        raise ModelError(f"{path} is not a start-model record (a JSON object); delete it")
-    return record
+    return read_start_record(project_path)
 
 
 def _project_start(project, request: ProjectTrainingRequest) -> tuple[str | None, dict]:
@@ -254,36 +226,11 @@ def _project_start(project, request: ProjectTrainingRequest) -> tuple[str | None
     latest = project.latest_round()
     if latest is not None:
         return str(latest.path), {"choice": "previous round", "model": str(latest.path)}
-    record = project_start(project.path)
-    if record.get("model"):
-        folder = start_model_folder(project.path, record["model"])
-        return str(folder), {"choice": record.get("choice", "path"), "model": str(folder)}
+    folder = project.start_model_dir()
+    if folder is not None:
+        choice = project.start_record().get("choice", "path")
+        return str(folder), {"choice": choice, "model": str(folder)}
     return None, {"choice": SCRATCH, "model": None}
-
-
-def start_model_folder(project_path: Path, relative) -> Path:
-    """The starting-model folder ``relative`` of a project's start record, checked to stay
-    inside the project (a record pointing elsewhere, or through a link, is refused).
-
-    Raises
-    ------
-    ModelError
-        If ``relative`` is not a relative path string inside the project, or is a link.
-    """
-    record = Path(project_path) / START_RECORD
-    if not isinstance(relative, str) or not relative or Path(relative).is_absolute():
-        raise ModelError(
-            f'{record}: "model" must be a folder name inside the project, got {relative!r}; '
-            "run new again or set the starting model with --init-model"
-        )
-    root = Path(project_path).resolve()
-    folder = Path(project_path) / relative
-    if folder.is_symlink() or root not in folder.resolve().parents:
-        raise ModelError(
-            f'{record}: "model" {relative!r} leads outside the project or through a link; '
-            "a project only loads models stored inside it. Run new again or pass --init-model"
-        )
-    return folder
 
 
 @dataclass(frozen=True)
@@ -359,11 +306,10 @@ def _round_events(
 def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[TrainingEvent]:
     plan = plan_round(request)
     project = plan.project
-    metadata: dict = {}
     done = None
     try:
         with (
-            project.new_round(metadata) as folder,
+            project.new_round() as folder,
             closing(_round_events(request, plan, folder, cancel)) as events,
         ):
             for event in events:
@@ -373,9 +319,7 @@ def _train_project(request: ProjectTrainingRequest, cancel) -> Iterator[Training
                 if isinstance(event, ErrorEvent):
                     raise _Failed(event)
                 if isinstance(event, DoneEvent):
-                    done = event
-                    # new_round writes model.json from ``metadata`` when the block exits.
-                    metadata.update(json.loads((folder / MODEL_JSON).read_text()))
+                    done = event  # new_round publishes the folder when the block exits
                     continue
                 yield event
     except _Cancelled:

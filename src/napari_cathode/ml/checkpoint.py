@@ -1,14 +1,14 @@
 """Model folders: ``model.safetensors`` + ``model.json`` (+ ``forest.safetensors`` of a hybrid);
 loading never executes code.
 
-A model folder is self-contained (config, classes, normalisation, data split, metrics,
-timings, correction effort), so it can be copied out of one project's ``rounds/NNNN/`` and
-used as the starting point of another.
+ml saves and loads the weights; ``model.json`` is read and written by
+:mod:`napari_cathode.core.model_document`, its one owner. A model folder is self-contained
+(config, classes, normalisation, data split, metrics, timings, correction effort), so it can
+be copied out of one project's ``rounds/NNNN/`` and used as the starting point of another.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,13 @@ from safetensors.torch import load_file, save
 
 from napari_cathode.core.atomic import atomic_write_bytes
 from napari_cathode.core.errors import ModelError
+from napari_cathode.core.model_document import (
+    MODEL_FORMAT,
+    MODEL_JSON,
+    new_model_document,
+    read_model_document,
+    write_model_document,
+)
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.forest import ForestSegmenter, model_forest
 from napari_cathode.ml.forest_store import load_forest
@@ -27,11 +34,19 @@ from napari_cathode.ml.networks import build_network
 
 log = logging.getLogger(__name__)
 
-MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
 #: Also accepted when loading: a plain state dict read with ``torch.load(weights_only=True)``.
 TORCH_WEIGHTS = ("model.pt", "model.pth")
-FORMAT = "napari-cathode-model"
+FORMAT = MODEL_FORMAT
+__all__ = [
+    "FORMAT",
+    "MODEL_JSON",
+    "WEIGHTS",
+    "LoadedModel",
+    "load_model",
+    "read_model_json",
+    "save_model",
+]
 
 
 @dataclass(frozen=True)
@@ -73,47 +88,19 @@ def save_model(
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
     atomic_write_bytes(directory / WEIGHTS, save(state))
-    document = {"format": FORMAT, "version": 1, **(metadata or {}), "config": config.to_json()}
-    text = json.dumps(document, indent=2, allow_nan=False, default=_json_default)
-    atomic_write_bytes(directory / MODEL_JSON, text.encode("utf-8"))
+    write_model_document(directory, new_model_document(config.to_json(), metadata))
     return directory
 
 
-def _json_default(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def read_model_json(directory: str | Path) -> dict[str, Any]:
-    """Read and check ``model.json`` of a model folder.
+    """Read and check ``model.json`` of a model folder (see :func:`read_model_document`).
 
     Raises
     ------
     ModelError
         If the folder or file is missing or is not a napari-cathode model.
     """
-    directory = Path(directory)
-    path = directory / MODEL_JSON
-    if not path.is_file():
-        raise ModelError(
-            f"{directory} is not a model folder (no {MODEL_JSON}); pass a folder written by train"
-        )
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"{path} cannot be read as JSON ({exc}); re-train or re-export the model"
-        ) from exc
-    if (
-        not isinstance(document, dict)
-        or document.get("format") != FORMAT
-        or "config" not in document
-    ):
-        raise ModelError(f"{path} is not a napari-cathode model.json")
-    return document
+    return read_model_document(directory)
 
 
 def _load_state(directory: Path) -> dict[str, torch.Tensor]:

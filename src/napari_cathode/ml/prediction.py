@@ -20,6 +20,7 @@ import torch
 from monai.inferers import SlidingWindowInferer
 
 from napari_cathode.core.errors import ModelError
+from napari_cathode.core.label_arrays import ProposalArrays
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.features import plane_features
 from napari_cathode.ml.normalization import Normalization
@@ -281,21 +282,24 @@ class Predictor:
         self,
         image,
         *,
-        proposal,
+        into=None,
+        proposal=None,
         uncertainty=None,
         slices: Iterable[int] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> dict[int, float]:
-        """Predict ``slices`` (default all) of ``image`` into ``proposal`` / ``uncertainty``.
+        """Predict ``slices`` (default all) of ``image`` and write each block ``into`` a writer.
 
         Parameters
         ----------
         image : array-like (z, y, x)
             numpy, zarr or dask; read block by block.
-        proposal : writable array-like (z, y, x) uint8
-            Receives class ids (1..K).
-        uncertainty : writable array-like (z, y, x) uint8, optional
-            Receives normalised entropy scaled to 0..255.
+        into : object with ``write_proposal(index, labels, uncertainty)``
+            Where each block goes: a :class:`~napari_cathode.core.project.Project` (its typed
+            proposal writer), or :class:`~napari_cathode.core.label_arrays.ProposalArrays`.
+        proposal, uncertainty : writable array-like (z, y, x) uint8, optional
+            Instead of ``into``: plain arrays (wrapped in ``ProposalArrays``); ``uncertainty``
+            receives the normalised entropy scaled to 0..255.
         slices : iterable of int, optional
             z indices to predict; consecutive runs are predicted together.
         progress : callable(done, total), optional
@@ -306,14 +310,13 @@ class Predictor:
         dict
             Per-slice uncertainty score: mean normalised entropy (0..1) of each predicted slice.
         """
+        into = _writer(into, proposal, uncertainty)
         blocks = self.plan_blocks(image.shape, slices)
         total = sum(z1 - z0 for z0, z1 in blocks)
         scores: dict[int, float] = {}
         done = 0
         for z0, z1 in blocks:
-            scores.update(
-                self.predict_block(image, z0, z1, proposal=proposal, uncertainty=uncertainty)
-            )
+            scores.update(self.predict_block(image, z0, z1, into=into))
             done += z1 - z0
             if progress is not None:
                 progress(done, total)
@@ -341,15 +344,25 @@ class Predictor:
         return _blocks(wanted, block_depth)
 
     def predict_block(
-        self, image, z0: int, z1: int, *, proposal, uncertainty=None
+        self, image, z0: int, z1: int, *, into=None, proposal=None, uncertainty=None
     ) -> dict[int, float]:
-        """Predict slices ``z0..z1-1`` into ``proposal`` / ``uncertainty``; per-slice scores."""
+        """Predict slices ``z0..z1-1``, write them ``into`` a writer; per-slice scores.
+
+        ``into``, ``proposal`` and ``uncertainty`` are as in :meth:`predict`.
+        """
         labels, entropy = self.predict_slab(image, z0, z1)
-        proposal[z0:z1] = labels
-        if uncertainty is not None:
-            uncertainty[z0:z1] = np.round(entropy * 255).astype(np.uint8)
+        _writer(into, proposal, uncertainty).write_proposal((slice(z0, z1),), labels, entropy)
         log.debug("predicted slices %d..%d", z0, z1 - 1)
         return {z: float(entropy[i].mean()) for i, z in enumerate(range(z0, z1))}
+
+
+def _writer(into, proposal, uncertainty):
+    """The proposal writer: ``into``, or plain arrays wrapped in :class:`ProposalArrays`."""
+    if into is not None:
+        return into
+    if proposal is None:
+        raise TypeError("predict needs into= (a project or ProposalArrays) or proposal=")
+    return ProposalArrays(proposal, uncertainty)
 
 
 def _blocks(slices: list[int], block_depth: int) -> list[tuple[int, int]]:
