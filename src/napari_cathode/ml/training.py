@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from napari_cathode.core.errors import ModelError
+from napari_cathode.ml import pseudo_labels
 from napari_cathode.ml.augment import Augmenter
 from napari_cathode.ml.checkpoint import LoadedModel, load_model, save_model
 from napari_cathode.ml.config import ModelConfig
@@ -38,8 +39,7 @@ from napari_cathode.ml.events import (
     TrainingEvent,
     ValidationEvent,
 )
-from napari_cathode.ml.forest import model_forest
-from napari_cathode.ml.forest_store import FOREST_FILE, save_forest
+from napari_cathode.ml.forest_store import fit_round_forest
 from napari_cathode.ml.networks import build_network
 from napari_cathode.ml.normalization import Normalization, fit_normalization
 from napari_cathode.ml.optimisation import Optimisation, draw_batch
@@ -62,6 +62,10 @@ TRAINING_FIELDS = (
     "forest_weight",
     "forest_voxels",
     "forest_trees",
+    "pseudo_label_weight",
+    "pseudo_label_confidence",
+    "pseudo_label_steps",
+    "pseudo_label_slices",
     "device",
     "mixed_precision",
     "seed",
@@ -245,30 +249,6 @@ def model_document(
     }
 
 
-def fit_round_forest(
-    volumes: Sequence[TrainingVolume], config: ModelConfig, out_dir: Path
-) -> float | None:
-    """Fit the hybrid's forest on every labelled slice of ``volumes``; seconds, or None.
-
-    Written as ``out_dir/forest.safetensors`` before the final ``model.json``; nothing (and a
-    stale forest file removed) when ``config.forest_weight`` is 0 or the model is 3D.
-    """
-    stale = out_dir / FOREST_FILE
-    if config.forest_weight <= 0 or config.spatial_dims != 2:
-        stale.unlink(missing_ok=True)
-        return None
-    started = time.perf_counter()
-    forest = model_forest(config).fit(
-        [v.image for v in volumes],
-        [v.truth for v in volumes],
-        [v.slices if v.slices is not None else labelled_slices(v.truth) for v in volumes],
-        normalizations=[v.normalization for v in volumes],
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_forest(out_dir, forest.forest)
-    return round(time.perf_counter() - started, 3)
-
-
 def train(
     volumes: Sequence[TrainingVolume],
     *,
@@ -321,9 +301,10 @@ def train(
     checkpoints = BestCheckpoint(
         volumes, split, config, validation_predictors(network, volumes, config, device)
     )
+    self_training = pseudo_labels.enabled(config)
     yield StartedEvent(
         device_name,
-        config.steps,
+        config.steps + (config.pseudo_label_steps if self_training else 0),
         len(split.train),
         len(split.validation) if split.held_out else 0,
         warm_name,
@@ -365,7 +346,18 @@ def train(
     assert best is not None  # the last step always validates
     network.load_state_dict(best[2])
     network.eval()
-    forest_seconds = fit_round_forest(volumes, config, out_dir)
+    forest, forest_seconds = fit_round_forest(volumes, config, out_dir)
+    if self_training:  # the student phase; pseudo-labels stay in memory (never in the truth)
+        student_started = time.perf_counter()
+        summary = yield from pseudo_labels.self_train(
+            network, forest, volumes, config, device, truth_sampler=sampler,
+            augmenter=augmenter, checkpoints=checkpoints, rng=rng,
+            cancelled=lambda: _is_cancelled(cancel),
+        )  # fmt: skip
+        if summary.get("cancelled"):
+            return
+        best = checkpoints.best
+        summary["seconds"] = round(time.perf_counter() - student_started, 3)
     document = model_document(
         metadata,
         config,
@@ -379,6 +371,9 @@ def train(
         total_seconds=time.perf_counter() - started,
     )
     document["timings"]["forest_seconds"] = forest_seconds
+    if self_training:  # phase-1 steps per second; the student phase timed on its own
+        document["pseudo_labels"] = summary
+        document["timings"]["steps_per_second"] = round(config.steps / max(train_seconds, 1e-9), 3)
     save_model(out_dir, network, config=config, metadata=document)
     yield DoneEvent(
         str(out_dir),
