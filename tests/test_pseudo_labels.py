@@ -118,3 +118,15 @@ def test_pseudo_label_settings_are_checked():
     with pytest.raises(ModelError, match="pseudo_label_confidence"):
         ModelConfig(pseudo_label_confidence=0.0)
     assert not pseudo_labels.enabled(ModelConfig())
+
+
+def test_train_and_simulate_take_pseudo_labels_option():
+    import argparse
+
+    from napari_cathode.cli.cmd_train import add_model_options, model_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_model_options(parser)
+    config = model_config_from_args(parser.parse_args(["--pseudo-labels", "0.5"]))
+    assert config.pseudo_label_weight == 0.5 and pseudo_labels.enabled(config)
+    assert model_config_from_args(parser.parse_args([])).pseudo_label_weight == 0.0
