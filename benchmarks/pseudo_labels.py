@@ -72,12 +72,13 @@ def score(network, forest, config, volume, labels, slices) -> dict:
     }
 
 
-def student(model_dir, volumes, config: ModelConfig, weight: float, confidence: float) -> tuple:
+def student(model_dir, volumes, config: ModelConfig, weight, confidence, share=0.0) -> tuple:
     """Run the pseudo-label phase on the saved teacher; (network, forest, summary, seconds)."""
     model = load_model(model_dir)
     config = model.config.replace(
         pseudo_label_weight=weight,
         pseudo_label_confidence=confidence,
+        pseudo_label_class_share=share,
         pseudo_label_steps=config.pseudo_label_steps,
         pseudo_label_slices=config.pseudo_label_slices,
     )
@@ -117,9 +118,11 @@ def compare(model_dir, volumes, target: TrainingVolume, labels, slices, config, 
     teacher = load_model(model_dir)
     target = with_normalization(target, teacher.config)
     out = {"ours": score(teacher.network, teacher.forest, teacher.config, target, labels, slices)}
-    for weight, confidence in variants:
-        network, forest, summary, seconds = student(model_dir, volumes, config, weight, confidence)
-        key = f"pseudo w={weight} c={confidence}"
+    for weight, confidence, *share in variants:
+        network, forest, summary, seconds = student(
+            model_dir, volumes, config, weight, confidence, *share
+        )
+        key = f"pseudo w={weight} c={confidence}" + (f" s={share[0]}" if share else "")
         out[key] = {
             **score(network, forest, teacher.config, target, labels, slices),
             "summary": summary,
@@ -243,7 +246,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=("loao", "simulate"), default="loao")
     parser.add_argument("--acquisitions", nargs="+", default=list(ACQUISITIONS))
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", nargs="+", default=["0.5:0.9"], metavar="WEIGHT:CONF")
+    parser.add_argument(
+        "--variants", nargs="+", default=["0.5:0.9"], metavar="WEIGHT:CONF[:CLASS_SHARE]"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json")
     parser.add_argument("--from-json", nargs="+")
@@ -276,7 +281,8 @@ def main() -> None:
             + "".join(f"- measured by: `{c}`\n" for c in commands)
             + "\nEach cell: mean Dice on the unreviewed labelled slices (Δ vs the forest peer, Δ "
             "vs ours without pseudo-labels); 'ours + pseudo w=W c=C' = the same teacher after the "
-            "student phase with pseudo-label loss weight W and confidence C.\n\n" + text,
+            "student phase with pseudo-label loss weight W and confidence C (and class share S: "
+            "each predicted class also keeps its most confident S of voxels).\n\n" + text,
         )
 
 

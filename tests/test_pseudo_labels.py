@@ -130,3 +130,14 @@ def test_train_and_simulate_take_pseudo_labels_option():
     config = model_config_from_args(parser.parse_args(["--pseudo-labels", "0.5"]))
     assert config.pseudo_label_weight == 0.5 and pseudo_labels.enabled(config)
     assert model_config_from_args(parser.parse_args([])).pseudo_label_weight == 0.0
+
+
+def test_class_share_keeps_each_predicted_class_even_below_the_confidence():
+    top = np.array([0.95, 0.99, 0.5, 0.6, 0.7, 0.41])
+    best = np.array([0, 0, 2, 2, 2, 1])
+    plain = pseudo_labels.class_thresholds(top, best, 3, ModelConfig())
+    assert not (top >= plain[best])[best == 2].any()  # one threshold: no binder at all
+    share = ModelConfig(pseudo_label_class_share=0.34)
+    balanced = pseudo_labels.class_thresholds(top, best, 3, share)
+    kept = top >= balanced[best]
+    assert kept.tolist() == [True, True, False, False, True, True]

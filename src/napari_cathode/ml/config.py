@@ -80,6 +80,10 @@ class ModelConfig:
         weighted by this value. 0 = off (default).
     pseudo_label_confidence : float
         Minimum blended class probability of a pseudo-labelled voxel.
+    pseudo_label_class_share : float
+        > 0: each predicted class also keeps its most confident share of voxels even below
+        ``pseudo_label_confidence`` (class-balanced, see
+        :func:`napari_cathode.ml.pseudo_labels.class_thresholds`).
     pseudo_label_steps, pseudo_label_slices : int
         Steps of the self-training phase, and most unreviewed slices pseudo-labelled per volume.
     device : {"auto", "cpu", "cuda"}
@@ -113,6 +117,7 @@ class ModelConfig:
     forest_trees: int = 100
     pseudo_label_weight: float = 0.0
     pseudo_label_confidence: float = 0.9
+    pseudo_label_class_share: float = 0.0
     pseudo_label_steps: int = 100
     pseudo_label_slices: int = 8
     device: str = "auto"
@@ -174,6 +179,10 @@ class ModelConfig:
         if not 0 < self.pseudo_label_confidence <= 1:
             raise ModelError(
                 f"pseudo_label_confidence must be in (0, 1], got {self.pseudo_label_confidence!r}"
+            )
+        if not 0 <= self.pseudo_label_class_share <= 1:
+            raise ModelError(
+                f"pseudo_label_class_share must be in 0..1, got {self.pseudo_label_class_share!r}"
             )
         for name in ("forest_voxels", "forest_trees", "pseudo_label_steps", "pseudo_label_slices"):
             if int(getattr(self, name)) < 1:

@@ -64,6 +64,7 @@ TRAINING_FIELDS = (
     "forest_trees",
     "pseudo_label_weight",
     "pseudo_label_confidence",
+    "pseudo_label_class_share",
     "pseudo_label_steps",
     "pseudo_label_slices",
     "device",
