@@ -196,48 +196,86 @@ def simulate_runs(name: str, config: ModelConfig, variants, args) -> list[dict]:
     return rows
 
 
+def merge(rows: list[dict]) -> list[dict]:
+    """One row per (mode, acquisition, reviewed): variants of runs on the same teacher joined.
+
+    The teacher of a fold or round is deterministic (same seed, same slices); the runs' "ours"
+    must agree, which is checked.
+    """
+    merged: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["mode"], r["acquisition"], r.get("reviewed"))
+        if key in merged:
+            first = merged[key]["ours"]["hybrid"]["mean_dice"]
+            if abs(first - r["ours"]["hybrid"]["mean_dice"]) > 1e-6:
+                raise SystemExit(f"{key}: the runs' teachers differ ({first} vs the other)")
+            merged[key].update({k: v for k, v in r.items() if k.startswith("pseudo ")})
+        else:
+            merged[key] = dict(r)
+    return list(merged.values())
+
+
 def table(rows: list[dict]) -> str:
-    variants = [k for k in rows[0] if k.startswith("pseudo ")]
+    """Markdown: Dice per setting and acquisition (+ mean), then the pseudo-label details."""
+    rows = merge(rows)
+    variants = list(dict.fromkeys(k for r in rows for k in r if k.startswith("pseudo ")))
     lines = [
-        "| setting | acquisition | forest peer | ours (hybrid) | "
-        + " | ".join(f"ours + {v}" for v in variants)
-        + " | network alone: ours → "
-        + ", ".join(variants)
-        + " | confident voxels, adopted, student s |",
-        "|---|---|---|---|" + "---|" * len(variants) + "---|---|",
+        "| setting | acquisition | forest peer | ours (Δ vs forest) | "
+        + " | ".join(f"ours + {v} (Δ vs forest, Δ vs ours)" for v in variants)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(variants),
     ]
     groups: dict[str, list[dict]] = {}
     for r in rows:
         setting = "LOAO transfer" if r["mode"] == "loao" else f"simulate, {r['reviewed']} reviewed"
         groups.setdefault(setting, []).append(r)
     for setting, group in groups.items():
-        for r in [*group, None]:
+        for r in [*group, None] if len(group) > 1 else group:
             members = group if r is None else [r]
-
-            def mean(key, part="hybrid", members=members):
-                return np.mean([m[key][part]["mean_dice"] for m in members])
-
             forest = np.mean([m["forest"]["mean_dice"] for m in members])
-            ours = mean("ours")
-            cells = [
-                f"{fmt(mean(v))} ({mean(v) - forest:+.3f} vs forest, {mean(v) - ours:+.3f})"
-                for v in variants
-            ]
-            alone = " → ".join(fmt(mean(k, "network")) for k in ["ours", *variants])
-            extra = "; ".join(
-                f"{m[v]['summary'].get('confident_fraction')}, {m[v]['summary'].get('adopted')}, "
-                f"{m[v]['seconds']}"
-                for m in members
-                for v in variants[:1]
-            )
+            ours = np.mean([m["ours"]["hybrid"]["mean_dice"] for m in members])
+            cells = []
+            for v in variants:
+                have = [m for m in members if v in m]
+                if not have:
+                    cells.append("–")
+                    continue
+                value = np.mean([m[v]["hybrid"]["mean_dice"] for m in have])
+                base = np.mean([m["ours"]["hybrid"]["mean_dice"] for m in have])
+                peer_ = np.mean([m["forest"]["mean_dice"] for m in have])
+                runs = f", {len(have)} of {len(members)}" if len(have) < len(members) else ""
+                cells.append(f"{fmt(value)} ({value - peer_:+.3f}, **{value - base:+.3f}**{runs})")
             name = "**mean**" if r is None else r["acquisition"]
-            if r is None and len(group) == 1:
-                continue
             lines.append(
                 f"| {setting} | {name} | {fmt(forest)} | {fmt(ours)} ({ours - forest:+.3f}) | "
                 + " | ".join(cells)
-                + f" | {alone} | {extra if r is not None else ''} |"
+                + " |"
             )
+    lines += [
+        "",
+        "| setting | acquisition | variant | confident voxels | pseudo-labels pore / active / "
+        "binder | student adopted | student phase s | network alone: ours → student | binder "
+        "Dice: ours → student |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for setting, group in groups.items():
+        for r in group:
+            for v in variants:
+                if v not in r:
+                    continue
+                summary = r[v]["summary"]
+                per = summary.get("per_class", {})
+                total = max(1, sum(per.values()))
+                shares = " / ".join(f"{100 * n / total:.0f} %" for n in per.values())
+                lines.append(
+                    f"| {setting} | {r['acquisition']} | {v} | "
+                    f"{fmt(summary.get('confident_fraction'), 2)} | {shares} | "
+                    f"{summary.get('adopted')} | {r[v]['seconds']:.0f} | "
+                    f"{fmt(r['ours']['network']['mean_dice'])} → "
+                    f"{fmt(r[v]['network']['mean_dice'])} | "
+                    f"{fmt(r['ours']['hybrid']['dice']['carbon-binder'])} → "
+                    f"{fmt(r[v]['hybrid']['dice']['carbon-binder'])} |"
+                )
     return "\n".join(lines)
 
 
