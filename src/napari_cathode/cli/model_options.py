@@ -1,7 +1,7 @@
 """Model options shared by the commands that train or configure a model.
 
-``train``, ``simulate`` and ``classify`` read ``--steps --forest-weight --device --seed
---classes`` (and ``--init-model``) the same way: the parser options, the class list and the
+``train``, ``simulate`` and ``classify`` read ``--steps --forest-weight --pseudo-labels --device
+--seed --classes`` (and ``--init-model``) the same way: the parser options, the class list and the
 :class:`~napari_cathode.ml.config.ModelConfig` they make.
 """
 
@@ -15,7 +15,7 @@ from napari_cathode.core.errors import ModelError
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) -> None:
-    """Add ``--steps --forest-weight --device --seed [--classes]``."""
+    """Add ``--steps --forest-weight --pseudo-labels --device --seed [--classes]``."""
     from napari_cathode.ml.config import ModelConfig
 
     parser.add_argument(
@@ -28,6 +28,13 @@ def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) 
         type=float,
         help="weight of the round's random forest in the hybrid's prediction, 0..1 "
         f"(0 = the network alone; default {ModelConfig().forest_weight})",
+    )
+    parser.add_argument(
+        "--pseudo-labels",
+        type=float,
+        metavar="WEIGHT",
+        help="self-train each round on confident pseudo-labels of slices without truth, their "
+        "loss weighted 0..1 (kept in memory, never written as truth; default 0 = off)",
     )
     parser.add_argument(
         "--device",
@@ -77,6 +84,8 @@ def model_config_from_args(args, *, classes=None):
         changes["steps"] = args.steps
     if getattr(args, "forest_weight", None) is not None:
         changes["forest_weight"] = args.forest_weight
+    if getattr(args, "pseudo_labels", None) is not None:
+        changes["pseudo_label_weight"] = args.pseudo_labels
     if classes is not None:
         changes["classes"] = classes
     return ModelConfig(**changes)

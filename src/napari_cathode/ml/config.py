@@ -72,6 +72,20 @@ class ModelConfig:
     forest_voxels, forest_trees : int
         Labelled voxels (seeded subsample) and trees of that forest; small enough that the
         forest fits in a few seconds on 2 cores.
+    pseudo_label_weight : float
+        2D models: > 0 adds a self-training phase to every round
+        (:mod:`napari_cathode.ml.pseudo_labels`): the trained model pseudo-labels its confident
+        voxels on up to ``pseudo_label_slices`` slices without ground truth, and the network
+        trains ``pseudo_label_steps`` more steps on truth plus pseudo-labels, the latter's loss
+        weighted by this value. 0 = off (default).
+    pseudo_label_confidence : float
+        Minimum blended class probability of a pseudo-labelled voxel.
+    pseudo_label_class_share : float
+        > 0: each predicted class also keeps its most confident share of voxels even below
+        ``pseudo_label_confidence`` (class-balanced, see
+        :func:`napari_cathode.ml.pseudo_labels.class_thresholds`).
+    pseudo_label_steps, pseudo_label_slices : int
+        Steps of the self-training phase, and most unreviewed slices pseudo-labelled per volume.
     device : {"auto", "cpu", "cuda"}
         ``auto`` picks CUDA when available.
     mixed_precision : bool
@@ -101,6 +115,11 @@ class ModelConfig:
     forest_weight: float = 0.25
     forest_voxels: int = 30_000
     forest_trees: int = 100
+    pseudo_label_weight: float = 0.0
+    pseudo_label_confidence: float = 0.9
+    pseudo_label_class_share: float = 0.0
+    pseudo_label_steps: int = 100
+    pseudo_label_slices: int = 8
     device: str = "auto"
     mixed_precision: bool = True
     seed: int = 0
@@ -153,7 +172,19 @@ class ModelConfig:
             raise ModelError(f"histogram_warp must be in 0..1, got {self.histogram_warp!r}")
         if not 0 <= self.forest_weight <= 1:
             raise ModelError(f"forest_weight must be in 0..1, got {self.forest_weight!r}")
-        for name in ("forest_voxels", "forest_trees"):
+        if not 0 <= self.pseudo_label_weight <= 1:
+            raise ModelError(
+                f"pseudo_label_weight must be in 0..1, got {self.pseudo_label_weight!r}"
+            )
+        if not 0 < self.pseudo_label_confidence <= 1:
+            raise ModelError(
+                f"pseudo_label_confidence must be in (0, 1], got {self.pseudo_label_confidence!r}"
+            )
+        if not 0 <= self.pseudo_label_class_share <= 1:
+            raise ModelError(
+                f"pseudo_label_class_share must be in 0..1, got {self.pseudo_label_class_share!r}"
+            )
+        for name in ("forest_voxels", "forest_trees", "pseudo_label_steps", "pseudo_label_slices"):
             if int(getattr(self, name)) < 1:
                 raise ModelError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.learning_rate > 0:

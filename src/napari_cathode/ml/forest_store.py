@@ -12,6 +12,7 @@ fractions float32); impurities and sample counts are not needed to predict and a
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,31 @@ def load_forest(directory: str | Path, n_jobs: int = -1) -> RandomForestClassifi
             f"{path} is not a valid safetensors file ({exc}); it is refused, nothing was executed"
         ) from exc
     return forest_from_arrays(arrays, n_jobs=n_jobs)
+
+
+def fit_round_forest(volumes, config, out_dir: Path) -> tuple[object, float | None]:
+    """Fit the hybrid's forest on every labelled slice of ``volumes``: (forest, seconds).
+
+    ``volumes`` are normalised :class:`~napari_cathode.ml.training.TrainingVolume` objects;
+    ``config`` is the round's :class:`~napari_cathode.ml.config.ModelConfig`.
+
+    Written as ``out_dir/forest.safetensors`` before the final ``model.json``; nothing (and a
+    stale forest file removed; ``(None, None)``) when ``config.forest_weight`` is 0 or 3D.
+    """
+    stale = out_dir / FOREST_FILE
+    if config.forest_weight <= 0 or config.spatial_dims != 2:
+        stale.unlink(missing_ok=True)
+        return None, None
+    from napari_cathode.ml.forest import model_forest
+    from napari_cathode.ml.sampling import labelled_slices
+
+    started = time.perf_counter()
+    forest = model_forest(config).fit(
+        [v.image for v in volumes],
+        [v.truth for v in volumes],
+        [v.slices if v.slices is not None else labelled_slices(v.truth) for v in volumes],
+        normalizations=[v.normalization for v in volumes],
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_forest(out_dir, forest.forest)
+    return forest, round(time.perf_counter() - started, 3)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_cathode.ml import ddp
+from napari_cathode.ml import ddp, pseudo_labels
 from napari_cathode.ml.augment import Augmenter
 from napari_cathode.ml.checkpoint import LoadedModel, save_model
 from napari_cathode.ml.config import ModelConfig
@@ -38,8 +38,7 @@ from napari_cathode.ml.events import (
     TrainingEvent,
     ValidationEvent,
 )
-from napari_cathode.ml.forest import model_forest
-from napari_cathode.ml.forest_store import FOREST_FILE, save_forest
+from napari_cathode.ml.forest_store import fit_round_forest
 from napari_cathode.ml.optimisation import Optimisation, draw_batch
 from napari_cathode.ml.round_setup import (
     HOLD_OUT_EVERY,
@@ -53,7 +52,7 @@ from napari_cathode.ml.round_setup import (
     warm_config,
     with_normalization,
 )
-from napari_cathode.ml.sampling import PatchSampler, labelled_slices
+from napari_cathode.ml.sampling import PatchSampler
 from napari_cathode.ml.validation import (
     BestCheckpoint,
     KeptState,
@@ -167,30 +166,6 @@ def model_document(
     return document
 
 
-def fit_round_forest(
-    volumes: Sequence[TrainingVolume], config: ModelConfig, out_dir: Path
-) -> float | None:
-    """Fit the hybrid's forest on every labelled slice of ``volumes``; seconds, or None.
-
-    Written as ``out_dir/forest.safetensors`` before the final ``model.json``; nothing (and a
-    stale forest file removed) when ``config.forest_weight`` is 0 or the model is 3D.
-    """
-    stale = out_dir / FOREST_FILE
-    if config.forest_weight <= 0 or config.spatial_dims != 2:
-        stale.unlink(missing_ok=True)
-        return None
-    started = time.perf_counter()
-    forest = model_forest(config).fit(
-        [v.image for v in volumes],
-        [v.truth for v in volumes],
-        [v.slices if v.slices is not None else labelled_slices(v.truth) for v in volumes],
-        normalizations=[v.normalization for v in volumes],
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_forest(out_dir, forest.forest)
-    return round(time.perf_counter() - started, 3)
-
-
 def _set_up(volumes, config, init_model, validation, rank, world_size) -> RoundState:
     """Build the round's network, data, sampler state and validation (see :func:`train`)."""
     started = time.perf_counter()
@@ -275,16 +250,17 @@ def train(
     out_dir = Path(out_dir)
     state = _set_up(volumes, config, init_model, validation, rank, world_size)
     config, split = state.config, state.split
-    sampler = PatchSampler(
-        training_regions(state.volumes, split, config),
-        config=config,
-        rng=np.random.default_rng(config.seed + rank),
-    )
+    rng = np.random.default_rng(config.seed + rank)
+    sampler = PatchSampler(training_regions(state.volumes, split, config), config=config, rng=rng)
     augmenter = Augmenter(config, seed=config.seed + rank) if config.augmentation else None
     optimisation = Optimisation.create(state.model.parameters(), config, state.device)
+    # the student phase (self-training on pseudo-labels) runs in one-process rounds only
+    student = None
+    if pseudo_labels.enabled(config) and not state.distributed:
+        student = _Student(sampler, augmenter, rng, lambda: _is_cancelled(cancel))
     yield StartedEvent(
         state.device_name,
-        config.steps,
+        config.steps + (config.pseudo_label_steps if student else 0),
         len(split.train),
         len(split.validation) if split.held_out else 0,
         state.warm_name,
@@ -307,27 +283,55 @@ def train(
         if rank == 0 and is_validation_step(step, config):
             yield from _validate(state, step, losses, out_dir, metadata, train_started)
     train_seconds = time.perf_counter() - train_started
-    yield _finish(state, out_dir, metadata, train_seconds)
+    yield from _finish(state, out_dir, metadata, train_seconds, student)
 
 
-def _finish(state: RoundState, out_dir: Path, metadata, train_seconds: float) -> DoneEvent:
-    """Rank 0: load the kept state and write the final model. The round's Done event."""
+@dataclass(frozen=True)
+class _Student:
+    """What the student phase (:func:`napari_cathode.ml.pseudo_labels.self_train`) continues."""
+
+    sampler: PatchSampler
+    augmenter: Augmenter | None
+    rng: np.random.Generator
+    cancelled: Callable[[], bool]
+
+
+def _finish(
+    state: RoundState, out_dir: Path, metadata, train_seconds: float, student: _Student | None
+) -> Iterator[TrainingEvent]:
+    """Rank 0: load the kept state, self-train if asked, write the final model; Done event."""
     network, config = state.network, state.config
     weights = ddp.weights_digest(network)  # after the last step: equal on every rank
     seconds = round(time.perf_counter() - state.started, 3)
     if state.rank != 0:  # rank 0 reports the round's scores
-        return DoneEvent(
+        yield DoneEvent(
             str(out_dir), config.steps, -1, None, {}, seconds, state.device_name, weights
         )
+        return
     best = state.checkpoints.best
     assert best is not None  # the last step always validates
     network.load_state_dict(best.state)
     network.eval()
-    forest_seconds = fit_round_forest(state.volumes, config, out_dir)
+    forest, forest_seconds = fit_round_forest(state.volumes, config, out_dir)
+    summary = None
+    if student is not None:  # the student phase; pseudo-labels stay in memory (never in truth)
+        student_started = time.perf_counter()
+        summary = yield from pseudo_labels.self_train(
+            network, forest, state.volumes, config, state.device,
+            truth_sampler=student.sampler, augmenter=student.augmenter,
+            checkpoints=state.checkpoints, rng=student.rng, cancelled=student.cancelled,
+        )  # fmt: skip
+        if summary.get("cancelled"):
+            return
+        best = state.checkpoints.best
+        summary["seconds"] = round(time.perf_counter() - student_started, 3)
     document = model_document(state, best, metadata, train_seconds=train_seconds)
     document["timings"]["forest_seconds"] = forest_seconds
+    if summary is not None:  # phase-1 steps per second; the student phase timed on its own
+        document["pseudo_labels"] = summary
+        document["timings"]["steps_per_second"] = round(config.steps / max(train_seconds, 1e-9), 3)
     save_model(out_dir, network, config=config, metadata=document)
-    return DoneEvent(
+    yield DoneEvent(
         str(out_dir),
         config.steps,
         best.step,
