@@ -370,6 +370,9 @@ def text_rewriters(renames: dict[str, str], test_moves: dict[Path, Path]) -> lis
         rewriters.append((*substitution(paths, r"(?<![\w/.-])(?:src/napari_cathode/)?", ""), False))
         rewriters.append((*substitution(paths, r"(?<=napari_cathode/)", ""), False))
         short = {old: new for old, new in renames.items() if not is_package_name(old)}
+        folders = {o.replace(".", "/"): n.replace(".", "/") for o, n in short.items()}
+        if folders:  # core/imaging_model.render_fib_sem, core/volume_axes (no .py)
+            rewriters.append((*substitution(folders, r"(?<![\w/.-])", r"(?![\w/])"), False))
         if short:
             rewriters.append((*substitution(short, r"(?<![\w./])", r"(?![\w/])"), True))
     if test_moves:
@@ -612,6 +615,16 @@ def line_length() -> int:
     return int(found[1]) if found else 100
 
 
+def _continues_paragraph(lines: list[str], index: int, indent: str) -> bool:
+    """Whether ``lines[index]`` goes on with the paragraph above (same indent, plain prose)."""
+    line = lines[index]
+    body = line.lstrip()
+    if not body or body.startswith(('"""', "-", "*", ":", ">>>", "|", "..")) or body[0].isdigit():
+        return False
+    underline = index + 1 < len(lines) and set(lines[index + 1].strip()) == {"-"}
+    return line[: len(line) - len(body)] == indent and not underline
+
+
 def wrap_docstrings(path: Path, limit: int) -> bool:
     """Break docstring lines that longer module names pushed over the limit, at a space."""
     text = path.read_text(encoding="utf-8")
@@ -623,21 +636,25 @@ def wrap_docstrings(path: Path, limit: int) -> bool:
             value = body[0].value
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
                 ranges.append((body[0].lineno, body[0].end_lineno, body[0].col_offset))
-    lines = text.splitlines(keepends=True)
+    lines = [line.rstrip("\n") for line in text.splitlines()]
     for start, end, column in sorted(ranges, reverse=True):
-        for index in range(end - 1, start - 2, -1):
-            line = lines[index].rstrip("\n")
-            if len(line) <= limit:
-                continue
+        index, last = start - 1, end - 1
+        while index <= last:
+            line = lines[index]
             indent = " " * column if index == start - 1 else line[: len(line) - len(line.lstrip())]
-            pieces = []
-            while len(line) > limit:
-                cut = line.rfind(" ", len(indent) + 1, limit + 1)
-                if cut <= len(line) - len(line.lstrip()):
-                    break
-                pieces.append(line[:cut].rstrip() + "\n")
-                line = indent + line[cut:].lstrip()
-            lines[index : index + 1] = [*pieces, line + "\n"]
+            cut = line.rfind(" ", len(indent) + 1, limit + 1)
+            if len(line) <= limit or cut <= len(indent):
+                index += 1
+                continue
+            head, tail = line[:cut].rstrip(), line[cut:].strip()
+            lines[index] = head
+            if index < last and _continues_paragraph(lines, index + 1, indent):
+                lines[index + 1] = f"{indent}{tail} {lines[index + 1].lstrip()}"
+            else:
+                lines.insert(index + 1, indent + tail)
+                last += 1
+            index += 1
+    lines = [line + "\n" for line in lines]
     new = "".join(lines)
     if new != text:
         path.write_text(new, encoding="utf-8")
