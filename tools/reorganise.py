@@ -749,6 +749,7 @@ def main(argv: list[str] | None = None) -> int:
         ("unknown test files left in tests/", tests_left),
         ("__file__ uses in moved tests (check the folder they mean)", depth_notes),
         ("old names still mentioned (rewrite by hand)", stale_mentions()),
+        ("lines over the length limit (not docstrings: shorten by hand)", long_lines(changed)),
     ]:
         log(f"{title}: {len(items) or 'none'}")
         for item in items:
@@ -763,6 +764,21 @@ def _moved_path(path: Path, moves: dict[str, str]) -> Path:
         if old in moves:
             return module_file(moves[old])
     return path
+
+
+def long_lines(files: list[Path]) -> list[str]:
+    """ruff's E501 findings in the changed Python files."""
+    py = [str(p) for p in files if p.suffix == ".py" and p.exists()]
+    exe = Path(sys.executable).with_name("ruff")
+    command = str(exe) if exe.exists() else shutil.which("ruff")
+    if not py or command is None:
+        return []
+    result = subprocess.run(
+        [command, "check", "--select", "E501", "--output-format", "concise", "--quiet", *py],
+        capture_output=True,
+        text=True,
+    )
+    return [line for line in result.stdout.splitlines() if "E501" in line]
 
 
 def unknown_flat() -> list[str]:
