@@ -666,7 +666,9 @@ def ruff(files: list[Path]) -> None:
     py = [str(p) for p in files if p.suffix == ".py" and p.exists()]
     exe = Path(sys.executable).with_name("ruff")
     command = str(exe) if exe.exists() else shutil.which("ruff")
-    if not py or command is None:
+    if not py:
+        return
+    if command is None:
         log("  ! ruff not found: run `ruff check --fix --select I,RUF022` and `ruff format`")
         return
     subprocess.run([command, "check", "--fix", "--quiet", "--select", "I,RUF022,F401", *py])
