@@ -580,7 +580,11 @@ def add_all(path: Path) -> bool:
         after = node.end_lineno
     lines = text.splitlines(keepends=True)
     quoted = ", ".join(f'"{n}"' for n in names)
-    lines[after:after] = ["\n", f"__all__ = [{quoted}]\n", "\n"]
+    declaration = f"__all__ = [{quoted}]\n"
+    if after < len(lines) and not lines[after].strip():  # reuse the blank line after imports
+        lines[after + 1 : after + 1] = [declaration, "\n"]
+    else:
+        lines[after:after] = ["\n", declaration, "\n"]
     path.write_text("".join(lines), encoding="utf-8")
     return True
 
