@@ -180,6 +180,9 @@ TEST_ROOT = {
     "test_layout",
 }
 
+#: File globs in Markdown prose and what they become.
+PROSE_GLOBS = {"core/volume_*.py": "core/io/*.py", "core/project*.py": "core/project/*.py"}
+
 #: Import-linter contracts of the subpackages, appended to pyproject.toml when missing.
 CONTRACTS = """
 [[tool.importlinter.contracts]]
@@ -375,6 +378,14 @@ def text_rewriters(renames: dict[str, str], test_moves: dict[Path, Path]) -> lis
             rewriters.append((*substitution(folders, r"(?<![\w/.-])", r"(?![\w/])"), False))
         if short:
             rewriters.append((*substitution(short, r"(?<![\w./])", r"(?![\w/])"), True))
+        bare = {  # `volume_tiff.py` in Markdown prose: a name only one module ever had
+            f"`{o.rpartition('.')[2]}.py`": f"`{n.replace('.', '/')}.py`"
+            for o, n in short.items()
+            if "_" in o.rpartition(".")[2]
+        }
+        if bare:
+            rewriters.append((*substitution(bare, "", ""), True))
+        rewriters.append((*substitution(PROSE_GLOBS, r"(?<![\w/])", ""), True))
     if test_moves:
         tests = {str(old): str(new) for old, new in test_moves.items()}
         rewriters.append((*substitution(tests, r"(?<![\w/.-])", r"(?!\w)"), False))
@@ -686,9 +697,10 @@ def stale_mentions() -> list[str]:
     if not stems:
         return []
     names = "|".join(sorted(stems))
+    distinct = "|".join(sorted(n for n in stems if "_" in n))
     pattern = re.compile(
         rf"(?<![\w/.])(core[./](?:{names})(?:\.py)?|(?:{names})\.py)(?![\w/])"
-        rf"|`((?:{'|'.join(sorted(n for n in stems if '_' in n))})[`.])"
+        rf"|(?<!func:)(?<!meth:)(?<!class:)`((?:{distinct})[`.])"
     )
     globs = re.compile(r"core/(?:volume|project|round)[_a-z]*\*")
     found = []
