@@ -716,9 +716,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the steps; print what moved and what needs a person."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument(
+        "--allow-dirty", action="store_true", help="run even with uncommitted changes"
+    )
     args = parser.parse_args(argv)
     if not SRC.is_dir():
         parser.error(f"run from the repository root ({SRC} not found)")
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
+    if dirty.stdout.strip() and not (args.dry_run or args.allow_dirty):
+        parser.error("commit or stash your changes first (or pass --allow-dirty)")
 
     moves, renames, conflicts = plan_modules()
     test_moves, placed, tests_left = plan_tests()
