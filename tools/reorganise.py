@@ -686,7 +686,7 @@ def ruff(files: list[Path]) -> None:
     if command is None:
         log("  ! ruff not found: run `ruff check --fix --select I,RUF022` and `ruff format`")
         return
-    subprocess.run([command, "check", "--fix", "--quiet", "--select", "I,RUF022,F401", *py])
+    subprocess.run([command, "check", "--fix", "--quiet", "--select", "I,RUF022", *py])
     subprocess.run([command, "format", "--quiet", *py], check=True)
 
 
@@ -739,6 +739,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         for path in changed:
             log(f"  {path}")
+        report(
+            [
+                ("conflicts (both old and new module exist)", conflicts),
+                ("unknown flat modules, would stay where they are", unknown_flat()),
+                ("unknown test files, would be placed by their imports", placed),
+                ("unknown test files, would stay in tests/", tests_left),
+            ]
+        )
         return 0
 
     changed += create_packages(dry_run=False)
@@ -765,20 +773,27 @@ def main(argv: list[str] | None = None) -> int:
     touched = [p for p in [*touched, "pyproject.toml", "Makefile"] if Path(p).exists()]
     subprocess.run(["git", "add", "-A", *touched], check=True)
 
+    report(
+        [
+            ("conflicts (both old and new module exist)", conflicts),
+            ("unknown flat modules, left where they are", unknown_flat()),
+            ("unknown test files placed by their imports", placed),
+            ("unknown test files left in tests/", tests_left),
+            ("__file__ uses in moved tests (check the folder they mean)", depth_notes),
+            ("old names still mentioned (rewrite by hand)", stale_mentions()),
+            ("lines over the length limit (not docstrings: shorten by hand)", long_lines(changed)),
+        ]
+    )
+    return 0
+
+
+def report(sections: list[tuple[str, list[str]]]) -> None:
+    """The end of the run: what a person has to look at."""
     log("\n== needs a person")
-    for title, items in [
-        ("conflicts (both old and new module exist)", conflicts),
-        ("unknown flat modules, left where they are", unknown_flat()),
-        ("unknown test files placed by their imports", placed),
-        ("unknown test files left in tests/", tests_left),
-        ("__file__ uses in moved tests (check the folder they mean)", depth_notes),
-        ("old names still mentioned (rewrite by hand)", stale_mentions()),
-        ("lines over the length limit (not docstrings: shorten by hand)", long_lines(changed)),
-    ]:
+    for title, items in sections:
         log(f"{title}: {len(items) or 'none'}")
         for item in items:
             log(f"  {item}")
-    return 0
 
 
 def _moved_path(path: Path, moves: dict[str, str]) -> Path:
