@@ -62,6 +62,8 @@ MODULE_MOVES = {
     "core.rounds": "core.project.rounds",
     "core.round_table": "core.project.round_table",
     "core.model_document": "core.project.model_document",
+    "core.project_writers": "core.project.writers",
+    "core.start_model": "core.project.start_model",
     "core.review": "core.project.review_state",
     "core.review_actions": "core.project.review_actions",
     "core.label_arrays": "core.project.label_arrays",
@@ -118,6 +120,8 @@ TEST_MOVES = {
     ),
     **dict.fromkeys(["test_synthetic"], "core/synthetic"),
     "test_ml_metrics": "core",
+    "test_atomic_publish": "core",
+    "test_pseudo_labels": "ml",
     "test_timeseries": "core/timeseries",
     **dict.fromkeys(
         [
@@ -166,6 +170,8 @@ TEST_MOVES = {
             "test_sample_data",
             "test_scale_napari",
             "test_states_dock",
+            "test_front_ends_agree",
+            "test_gui_train_gpus",
         ],
         "_napari",
     ),
