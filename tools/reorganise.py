@@ -61,7 +61,6 @@ MODULE_MOVES = {
     "core.project_lock": "core.project.lock",
     "core.rounds": "core.project.rounds",
     "core.round_table": "core.project.round_table",
-    "core.model_document": "core.project.model_document",
     "core.project_writers": "core.project.writers",
     "core.start_model": "core.project.start_model",
     "core.review": "core.project.review_state",
@@ -95,7 +94,16 @@ NEW_PACKAGES = {
 
 #: Flat modules that stay flat on purpose (shared by every subpackage, or one package's layer).
 KNOWN_FLAT = {
-    "core": {"errors", "classes", "atomic", "outputs", "parent_death", "metrics", "strategies"},
+    "core": {
+        "errors",
+        "classes",
+        "atomic",
+        "outputs",
+        "parent_death",
+        "metrics",
+        "strategies",
+        "model_document",  # model.json of every model folder, in a project or not
+    },
 }
 
 #: Known test files -> folder under tests/ (mirrors the package).
@@ -706,7 +714,7 @@ def stale_mentions() -> list[str]:
     distinct = "|".join(sorted(n for n in stems if "_" in n))
     pattern = re.compile(
         rf"(?<![\w/.])(core[./](?:{names})(?:\.py)?|(?:{names})\.py)(?![\w/])"
-        rf"|(?<!func:)(?<!meth:)(?<!class:)`((?:{distinct})[`.])"
+        rf"|(?<!func:)(?<!meth:)(?<!class:)`((?:{distinct})(?:`|\.(?!json)))"
     )
     globs = re.compile(r"core/(?:volume|project|round)[_a-z]*\*")
     found = []
