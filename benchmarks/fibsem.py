@@ -50,7 +50,8 @@ VARIANTS = {
 DATA_NOTE = (
     "semi-synthetic — real 3D geometry (SliceGAN NMC three-phase segmentation, 30 × 252 × 253, "
     "exact truth: 0 → pore, 128 → active, 255 → binder) rendered by "
-    "`core/imaging_model.render_fib_sem` (defaults, seed 0): contiguous slices, pore shine-through"
+    "`core/imaging_model.render_fib_sem` (defaults, seed 0): "
+    "contiguous slices, pore shine-through"
 )
 
 

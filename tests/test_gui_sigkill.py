@@ -19,9 +19,13 @@ import numpy as np
 import psutil
 import pytest
 
+import gui_strokes
 from napari_cathode.core.project import Project
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
+
+# the folder of the shared test helpers (gui_strokes), wherever this test file lives
+HELPERS = str(Path(gui_strokes.__file__).parent)
 
 CHILD = r"""
 import sys, time
@@ -71,7 +75,7 @@ def test_sigkill_during_training_loses_no_acknowledged_stroke(tmp_path, acquisit
     truth[0] = labels[0]
     project = Project.create(tmp_path / "kill.cathode", image, truth=truth)
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(project.path), str(Path(__file__).parent)],
+        [sys.executable, "-c", CHILD, str(project.path), HELPERS],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

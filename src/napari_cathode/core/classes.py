@@ -73,6 +73,11 @@ def classes_from_names(names: list[str] | tuple[str, ...]) -> tuple[Segmentation
     ------
     CathodeError
         If a name is empty or repeated.
+
+    Examples
+    --------
+    >>> [(c.id, c.name) for c in classes_from_names(["pore", "particle"])]
+    [(1, 'pore'), (2, 'particle')]
     """
     names = [n.strip() for n in names]
     if not names or any(not n for n in names):

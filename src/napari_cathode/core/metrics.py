@@ -106,6 +106,12 @@ def dice_scores(
 
 
 def mean_dice(scores: dict[str, float | None]) -> float | None:
-    """Mean over the classes that have a score; ``None`` if none has."""
+    """Mean over the classes that have a score; ``None`` if none has.
+
+    Examples
+    --------
+    >>> mean_dice({"pore": 0.5, "active material": 1.0, "carbon-binder": None})
+    0.75
+    """
     values = [v for v in scores.values() if v is not None]
     return float(np.mean(values)) if values else None

@@ -59,7 +59,15 @@ class RoundRecord:
 
 
 def round_name(index: int) -> str:
-    """Folder name of round ``index`` (``0003``)."""
+    """Folder name of round ``index`` (``0003``).
+
+    Examples
+    --------
+    >>> round_name(3)
+    '0003'
+    >>> round_name(12345)
+    '12345'
+    """
     if int(index) < 0:
         raise ProjectError(f"round index {index} must be >= 0")
     return f"{int(index):04d}"

@@ -77,7 +77,15 @@ class RawVolume:
 
 
 def normalise_unit(unit: str | None) -> str | None:
-    """Canonical symbol of a length unit (``"micron"`` → ``"µm"``), None for pixels/no unit."""
+    """Canonical symbol of a length unit (``"micron"`` → ``"µm"``), None for pixels/no unit.
+
+    Examples
+    --------
+    >>> normalise_unit("micron"), normalise_unit("Angstrom"), normalise_unit("nm")
+    ('µm', 'Å', 'nm')
+    >>> normalise_unit("px") is None
+    True
+    """
     if unit is None:
         return None
     text = str(unit).strip()
@@ -96,6 +104,11 @@ def harmonise_spacing(
     Å is reported in nm (tomography users think in nm; MRC and some OME files store Å). An axis
     without a unit takes the others' unit. With a unit name we do not know, the numbers are kept
     without a unit when all axes share it (napari could not display it), and dropped otherwise.
+
+    Examples
+    --------
+    >>> harmonise_spacing({"z": 20.0, "y": 5.0, "x": 5.0}, {"z": "Å", "y": "nm", "x": "nm"})
+    ({'z': 2.0, 'y': 5.0, 'x': 5.0}, 'nm')
     """
     canon = {a: normalise_unit(units.get(a)) for a in spacing}
     known = [canon[a] for a in ("x", "y", "z") if a in canon and canon[a] is not None]
@@ -132,6 +145,15 @@ def guess_axes(
     2D is (y, x); 3D is (z, y, x) — or (y, x, colour) for 2D image formats; 4D is
     (z, y, x, colour) when the last axis has 3 or 4 entries, else the first axis is the one the
     user picked with ``time=`` or ``channel=``. Anything else needs axis metadata.
+
+    Examples
+    --------
+    >>> guess_axes((5, 499, 601), slice_source=False, channel=None, time=None, name="a.npy")
+    'ZYX'
+    >>> guess_axes((499, 601, 3), slice_source=True, channel=None, time=None, name="a.png")
+    'YXC'
+    >>> guess_axes((4, 5, 64, 64), slice_source=False, channel=None, time=0, name="t.h5")
+    'TZYX'
     """
     colour_last = shape[-1] in (3, 4)
     if len(shape) == 2:
