@@ -60,7 +60,7 @@ def _stats(gaps: list[float]) -> dict:
 
 def _cli_round(project: Path, steps: int) -> dict:
     """Train the next round of ``project`` with ``napari-cathode train``; wall and round times."""
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
 
     started = time.perf_counter()
     command = [sys.executable, "-m", "napari_cathode.cli.main", "train", str(project)]
@@ -88,8 +88,8 @@ def run(
     from qtpy.QtWidgets import QApplication
 
     from gui_strokes import brush_stroke
-    from napari_cathode.core.project import Project
-    from napari_cathode.core.sample_data import load_acquisition_a
+    from napari_cathode.core.io.sample_data import load_acquisition_a
+    from napari_cathode.core.project.store import Project
     from napari_cathode.jobs.training_runs import set_project_start
     from napari_cathode.ml.config import ModelConfig
 

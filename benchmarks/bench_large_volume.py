@@ -71,7 +71,7 @@ def add_model_round(project_path: Path) -> str:
     """Save the default architecture with seeded random weights as the project's round 1."""
     import torch
 
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
     from napari_cathode.ml.checkpoint import save_model
     from napari_cathode.ml.config import ModelConfig
     from napari_cathode.ml.networks import build_network

@@ -2,8 +2,8 @@
 
 The volume: the real 3D three-phase NMC segmentation of ``../shared/data/slicegan-nmc-3phase``
 (30 x 252 x 253, exact truth) rendered into grey values by
-:func:`napari_cathode.core.imaging_model.render_fib_sem` (pore shine-through along z, blur,
-shading, curtaining, shot noise). The simulated reviewer starts from scratch (or from the
+:func:`napari_cathode.core.synthetic.imaging_model.render_fib_sem` (pore shine-through along z,
+blur, shading, curtaining, shot noise). The simulated reviewer starts from scratch (or from the
 shipped 2D starter model), reviews 1 slice in round 0 and ``--per-round`` more per round
 (``spread``; default 2, so the rounds score 1 and 3 reviewed slices), and
 Dice is pooled over every slice not yet reviewed. The forest (ilastik-style, 100 trees, from
@@ -28,8 +28,8 @@ import tifffile
 from _common import ROOT, fmt, header
 
 from napari_cathode.core.classes import DEFAULT_CLASSES
-from napari_cathode.core.imaging_model import render_fib_sem
 from napari_cathode.core.metrics import DiceCounts, mean_dice
+from napari_cathode.core.synthetic.imaging_model import render_fib_sem
 from napari_cathode.jobs.simulate import SimulationConfig, simulate
 from napari_cathode.ml.config import ModelConfig
 
@@ -50,7 +50,7 @@ VARIANTS = {
 DATA_NOTE = (
     "semi-synthetic — real 3D geometry (SliceGAN NMC three-phase segmentation, 30 × 252 × 253, "
     "exact truth: 0 → pore, 128 → active, 255 → binder) rendered by "
-    "`core/imaging_model.render_fib_sem` (defaults, seed 0): "
+    "`core/synthetic/imaging_model.render_fib_sem` (defaults, seed 0): "
     "contiguous slices, pore shine-through"
 )
 

@@ -22,7 +22,7 @@ import numpy as np
 import tifffile
 import torch
 
-from napari_cathode.core.heat_maps import save_heat_map
+from napari_cathode.core.states.heat_maps import save_heat_map
 from napari_cathode.jobs.image_states_job import ImageStateRequest, explain_image, predict_images
 
 ROOT = Path(__file__).resolve().parents[1]

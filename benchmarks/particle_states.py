@@ -2,9 +2,9 @@
 
 Geometry: the real three-phase NMC segmentation ``slicegan-nmc-3phase/NMC.tif`` (30 × 252 × 253).
 Its active material is split into particles; half of the particles that can hold one (inscribed
-radius ≥ 3 voxels) get one or two internal disc cracks (``core/crack_planting.py``), and the
-grey-value volume is rendered with ``core/imaging_model.py``. Exact answers: which particles are
-cracked and where every crack voxel is.
+radius ≥ 3 voxels) get one or two internal disc cracks (``core/synthetic/crack_planting.py``), and
+the grey-value volume is rendered with ``core/synthetic/imaging_model.py``. Exact answers: which
+particles are cracked and where every crack voxel is.
 
 For each seed (a different cracked subset and rendering) and each number of labelled particles per
 state (5, 10, 20, 50), the CNN (``ml/state_classifier.py``) and a random forest on hand-made
@@ -35,14 +35,14 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from napari_cathode.core.analysis.fragmentation import crack_labels
 from napari_cathode.core.analysis.particles import separate_particles
-from napari_cathode.core.crack_planting import inscribed_radii, plant_cracks
-from napari_cathode.core.imaging_model import render_fib_sem
-from napari_cathode.core.particle_crops import (
+from napari_cathode.core.states.particle_crops import (
     crop_geometries,
     mass_inside,
     particle_features,
     particle_views,
 )
+from napari_cathode.core.synthetic.crack_planting import inscribed_radii, plant_cracks
+from napari_cathode.core.synthetic.imaging_model import render_fib_sem
 from napari_cathode.ml.state_classifier import (
     StateModelConfig,
     grad_cam,
@@ -289,7 +289,7 @@ def write_section(results: dict, images: dict | None, header: str) -> None:
         f"Semi-synthetic, exact answers: real geometry (`slicegan-nmc-3phase/NMC.tif`, "
         f"{seeds[0]['particles']} particles of ≥ 200 voxels, {seeds[0]['eligible']} with an "
         "inscribed radius ≥ 3 voxels), half of those given planted internal disc cracks, grey "
-        "values rendered by `core/imaging_model.py`. Seeds "
+        "values rendered by `core/synthetic/imaging_model.py`. Seeds "
         f"{[r['seed'] for r in rows if r['labelled_per_state'] == SIZES[0]]} (each its own cracked "
         f"subset and rendering); held-out = every eligible particle not in the 50-per-state "
         f"pool ({rows[0]['held_out']} particles, half cracked). CNN: `ml/state_classifier.py`, "

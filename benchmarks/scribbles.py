@@ -27,7 +27,7 @@ from _common import ROOT, fmt, header, load
 
 from napari_cathode.core.classes import DEFAULT_CLASSES
 from napari_cathode.core.metrics import mean_dice
-from napari_cathode.core.scribbles import paint_scribbles
+from napari_cathode.core.synthetic.scribbles import paint_scribbles
 from napari_cathode.jobs.simulate_scribbles import ScribbleConfig, _dice, simulate_scribbles
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.forest import ForestSegmenter

@@ -20,6 +20,8 @@ from napari.utils import progress
 from qtpy.QtGui import QMovie
 from qtpy.QtWidgets import QApplication, QLabel
 
+__all__ = ["ANIMATE_INDICATOR", "job_progress", "pause_activity_animation"]
+
 #: Leave napari's animated "in progress" indicator running while our jobs run.
 ANIMATE_INDICATOR = os.environ.get("NAPARI_CATHODE_ANIMATE_ACTIVITY", "") == "1"
 

@@ -47,6 +47,8 @@ from napari_cathode.core.analysis.summary import AnalysisConfig, AnalysisResult
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.jobs.analysis_job import analyse, check_analysis_folder, save_analysis
 
+__all__ = ["AXES", "AnalysisDock"]
+
 AXES = {"z": 0, "y": 1, "x": 2}
 
 

@@ -11,6 +11,22 @@ from napari_cathode.core.analysis.measurements import points_to_table, rulers_to
 from napari_cathode.core.analysis.summary import AnalysisResult, particle_analysis, with_particles
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
 
+__all__ = [
+    "BORDER_FRACTION",
+    "DEFECTS",
+    "RULERS",
+    "TOOLTIPS",
+    "border_warning",
+    "layer_classes",
+    "layer_source",
+    "layer_unit",
+    "measurement_layer",
+    "remeasure_particles",
+    "summary_rows",
+    "voxel_coordinates",
+    "write_measurements",
+]
+
 DEFECTS, RULERS = "defects", "rulers"
 #: How the measurement layers look and which mode they open in.
 _MEASUREMENT_LAYERS = {

@@ -20,6 +20,8 @@ from napari_cathode._napari.notifications import notify_error, notify_info, noti
 from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import CathodeError, ProjectError
 
+__all__ = ["PALETTE", "SWATCH_PX", "ClassesBox", "ClassesTable", "swatch"]
+
 PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0")
 SWATCH_PX = 14
 

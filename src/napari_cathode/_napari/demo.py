@@ -10,6 +10,15 @@ import argparse
 import logging
 from pathlib import Path
 
+__all__ = [
+    "LOOP_DOCK",
+    "PLUGIN",
+    "build_viewer",
+    "main",
+    "plugin_dock_names",
+    "save_window_screenshot",
+]
+
 log = logging.getLogger(__name__)
 
 PLUGIN = "napari-cathode"

@@ -5,7 +5,7 @@ Thin: the label exports are ``napari-cathode export``'s own use case
 a dask.distributed scheduler, progress per level), run in a worker thread since they read the
 whole volume block by block, and shown in napari's activity panel too. The labels are the
 human's truth where labelled, else the model's proposal, or the truth alone. The model and
-round-table exports are :mod:`napari_cathode.core.round_table` functions.
+round-table exports are :mod:`napari_cathode.core.project.round_table` functions.
 
 Every output is named ``<folder>/<name><suffix>`` from the page's fields. Nothing is replaced
 without asking: an existing output needs a "yes" from :attr:`ExportDock.confirm` (a dialog; a
@@ -40,8 +40,10 @@ from napari_cathode._napari.export_targets import export_target, replace_model_c
 from napari_cathode._napari.notifications import NO_PROJECT, notify_error, notify_info
 from napari_cathode._napari.session import session_for
 from napari_cathode.core.errors import CathodeError
-from napari_cathode.core.round_table import round_rows, write_round_table_csv
+from napari_cathode.core.project.round_table import round_rows, write_round_table_csv
 from napari_cathode.jobs.export_job import export_project
+
+__all__ = ["MERGED", "TRUTH_ONLY", "ExportDock"]
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 
 from napari_cathode.core.errors import CathodeError
-from napari_cathode.core.round_table import copy_model
+from napari_cathode.core.project.round_table import copy_model
+
+__all__ = ["SUFFIXES", "export_target", "replace_model_copy"]
 
 #: What each export writes, after the base name.
 SUFFIXES = {

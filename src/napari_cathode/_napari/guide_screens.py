@@ -2,8 +2,8 @@
 
 :func:`run_guide` does what the guide tells a user to do, in the guide's order, with the
 guide's key presses sent to the canvas as real key events (``u``, ``a``, ``t``, ``r``), and
-calls ``shoot(name)`` where the guide shows a picture. ``tests/test_gui_guide.py`` runs it and
-asserts that no error notification was raised. Run as a script under Xvfb, it writes the
+calls ``shoot(name)`` where the guide shows a picture. ``tests/_napari/test_gui_guide.py`` runs it
+and asserts that no error notification was raised. Run as a script under Xvfb, it writes the
 guide's screenshots at 1366 × 768 and 1920 × 1080 (the screen must be at least that big)::
 
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1920x1080x24" \
@@ -20,6 +20,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+__all__ = [
+    "LOOP_DOCK",
+    "PLUGIN",
+    "SIZES",
+    "main",
+    "make_screenshots",
+    "press",
+    "run_guide",
+    "stroke",
+    "wait_until",
+]
 
 log = logging.getLogger(__name__)
 

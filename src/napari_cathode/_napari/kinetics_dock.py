@@ -27,6 +27,8 @@ from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.timeseries.tracking import ShiftedLabels
 from napari_cathode.jobs.kinetics_job import MODES, KineticsOutput, KineticsRequest, run_kinetics
 
+__all__ = ["PARTICLES_LAYER", "SERIES_LAYER", "KineticsDock", "tracked_particles"]
+
 SERIES_LAYER, PARTICLES_LAYER = "time series", "particles (tracked)"
 
 
@@ -157,7 +159,7 @@ class KineticsDock(QWidget):
     def _on_done(self, output: KineticsOutput) -> None:
         self.output = output
         result = output.result
-        from napari_cathode.core.project import Project
+        from napari_cathode.core.project.store import Project
         from napari_cathode.core.timeseries.project_series import open_project_series
 
         project = Project.open(self.project.value.strip(), mode="r")

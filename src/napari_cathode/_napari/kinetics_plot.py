@@ -14,6 +14,8 @@ import pandas as pd
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
+__all__ = ["PICK_POINTS", "TrajectoryPlot"]
+
 #: Pick tolerance in screen points around a curve.
 PICK_POINTS = 4
 

@@ -23,6 +23,8 @@ import numpy as np
 
 from napari_cathode._napari.guide_screens import PLUGIN, _wait
 
+__all__ = ["DATA", "main", "make_screenshots"]
+
 log = logging.getLogger(__name__)
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -37,7 +39,7 @@ def make_screenshots(out: Path) -> list[Path]:
 
     from napari_cathode._napari.demo import save_window_screenshot
     from napari_cathode._napari.session import session_for
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
     from napari_cathode.core.timeseries.operando import nmc_classes, render_operando
 
     work = Path(tempfile.mkdtemp(prefix="napari-cathode-kinetics-"))

@@ -10,6 +10,16 @@ from collections.abc import Sequence
 
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
 
+__all__ = [
+    "PROPOSAL",
+    "TRUTH",
+    "UNCERTAINTY",
+    "image_layer_tuple",
+    "label_colors",
+    "labels_colormap",
+    "labels_layer_tuple",
+]
+
 #: Suffixes of the label layers of a project or an export.
 TRUTH, PROPOSAL, UNCERTAINTY = "truth", "proposal", "uncertainty"
 

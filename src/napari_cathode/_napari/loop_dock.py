@@ -21,6 +21,8 @@ from napari_cathode._napari.review_dock import ReviewDock
 from napari_cathode._napari.session import session_for
 from napari_cathode._napari.train_dock import TrainDock
 
+__all__ = ["DOCK_WIDTH", "STEPS", "LoopDock"]
+
 #: Tab titles, in the order of the loop.
 STEPS = ("1 Project", "2 Review", "3 Train", "4 Export", "5 Analyse")
 #: Width the dock asks for: room for the forms and tables, the rest is the canvas.

@@ -8,6 +8,18 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = [
+    "GPU_OUT_OF_MEMORY",
+    "NO_PROJECT",
+    "NO_TRUTH",
+    "TRAINING_RUNS",
+    "is_out_of_memory",
+    "notify_error",
+    "notify_info",
+    "notify_warning",
+    "status_label",
+]
+
 log = logging.getLogger(__name__)
 
 #: Substrings of torch / CUDA messages that mean the GPU ran out of memory.

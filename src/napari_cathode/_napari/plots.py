@@ -22,6 +22,8 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy
 
+__all__ = ["DARK", "EMPTY_TEXT", "REDRAW_SECONDS", "SMOOTHING", "TrainingPlot", "smoothed"]
+
 #: Redraw at most this often while steps stream in (validations and the end always redraw).
 REDRAW_SECONDS = 0.5
 #: Weight of the past in the loss's moving average.

@@ -17,6 +17,8 @@ from qtpy.QtCore import QObject, Signal
 
 from napari_cathode._napari.activity import job_progress
 
+__all__ = ["PredictionCancelled", "PredictionRunner"]
+
 log = logging.getLogger(__name__)
 
 

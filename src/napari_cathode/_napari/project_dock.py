@@ -43,8 +43,10 @@ from napari_cathode._napari.project_files import (
 )
 from napari_cathode._napari.session import session_for
 from napari_cathode.core.errors import CathodeError
-from napari_cathode.core.project import PROJECT_SUFFIX, Project
+from napari_cathode.core.project.store import PROJECT_SUFFIX, Project
 from napari_cathode.jobs.project_status import project_status
+
+__all__ = ["CONTIGUITY", "NO_TRUTH_LAYER", "ProjectDock"]
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,7 @@ class ProjectDock(QWidget):
         self, file: str | os.PathLike, *, path: str | os.PathLike | None = None
     ) -> bool:
         """Create a project from a volume file or a folder of slices (copied blockwise)."""
-        from napari_cathode.core.volumes import open_volume
+        from napari_cathode.core.io.volumes import open_volume
 
         try:
             volume = open_volume(file)

@@ -6,8 +6,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from napari_cathode.core.project import PROJECT_SUFFIX
-from napari_cathode.core.project_format import METADATA_FILE
+from napari_cathode.core.project.file_format import METADATA_FILE
+from napari_cathode.core.project.store import PROJECT_SUFFIX
+
+__all__ = [
+    "NEW_FOLDER_EXISTS",
+    "NOT_WRITABLE",
+    "create_project",
+    "fill_choices",
+    "layer_combo",
+    "not_a_project",
+    "other_layers",
+    "shape_mismatch",
+    "voxel_spin",
+]
 
 #: A new project's folder exists already (``{target}``).
 NEW_FOLDER_EXISTS = (

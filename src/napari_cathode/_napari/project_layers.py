@@ -3,7 +3,7 @@
 All four are backed by the project's zarr arrays, so nothing is loaded up front; the truth layer
 paints into the writable view the project hands out (``Project.truth_for_painting``), which
 writes straight through to ``labels/truth`` on disk. A big project's image
-is a multiscale layer over its display pyramid (see :mod:`napari_cathode.core.pyramid`).
+is a multiscale layer over its display pyramid (see :mod:`napari_cathode.core.io.pyramid`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from napari_cathode._napari.layers import (
     image_layer_tuple,
     labels_layer_tuple,
 )
-from napari_cathode.core.project import Project
+from napari_cathode.core.project.store import Project
+
+__all__ = ["PROJECT_KEY", "project_layer_tuples"]
 
 #: Metadata key, on every project layer, holding the project folder.
 PROJECT_KEY = "napari_cathode_project"

@@ -22,6 +22,8 @@ from qtpy.QtWidgets import (
 
 from napari_cathode._napari.notifications import NO_PROJECT, notify_error, notify_info
 
+__all__ = ["SCOPES", "ProposeBox"]
+
 SCOPES = ("current slice", "slice range", "volume")
 
 

@@ -3,7 +3,7 @@
 The manifest lists the file suffixes we read (``*.tif`` … ``*.npy``, ``*.cathode``) and accepts
 folders (a folder of slices has no suffix; napari offers every folder to every reader that
 accepts folders), and ``get_reader`` still claims only what
-:func:`~napari_cathode.core.volumes.is_volume_path` recognises or a project folder, returning
+:func:`~napari_cathode.core.io.volumes.is_volume_path` recognises or a project folder, returning
 None otherwise so napari can try other readers. Our own folders (projects, OME-Zarr exports)
 open without napari's "Choose reader" dialog: see
 :mod:`~napari_cathode._napari.reader_preferences`. A claimed path that turns out bad raises its
@@ -18,10 +18,12 @@ from pathlib import Path
 from napari_cathode._napari.layers import image_layer_tuple, labels_layer_tuple
 from napari_cathode._napari.series_reader import series_layers_or_raise
 from napari_cathode.core.errors import VolumeError
-from napari_cathode.core.ome_zarr_read import is_ome_zarr, read_ome_zarr_labels
-from napari_cathode.core.project_format import METADATA_FILE as PROJECT_FILE
-from napari_cathode.core.project_format import PROJECT_SUFFIX
-from napari_cathode.core.volumes import is_volume_path, open_volume
+from napari_cathode.core.io.ome_zarr_read import is_ome_zarr, read_ome_zarr_labels
+from napari_cathode.core.io.volumes import is_volume_path, open_volume
+from napari_cathode.core.project.file_format import METADATA_FILE as PROJECT_FILE
+from napari_cathode.core.project.file_format import PROJECT_SUFFIX
+
+__all__ = ["ReaderFunction", "get_reader", "is_project_path", "read_project", "read_volume"]
 
 ReaderFunction = Callable[[str | Sequence[str]], list[tuple]]
 

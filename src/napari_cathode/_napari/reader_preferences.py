@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import os
 
+__all__ = ["OWN_FOLDERS", "PLUGIN", "prefer_our_reader"]
+
 log = logging.getLogger(__name__)
 
 PLUGIN = "napari-cathode"

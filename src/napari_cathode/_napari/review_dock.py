@@ -2,8 +2,8 @@
 
 Thin: prediction runs in the session's
 :class:`~napari_cathode._napari.prediction_runner.PredictionRunner` (a worker thread); accept
-and correction effort are :mod:`napari_cathode.core.review_actions` on one slice copy. Accept
-writes through the truth layer's own ``data_setitem``, so it lands in the project at once and
+and correction effort are :mod:`napari_cathode.core.project.review_actions` on one slice copy.
+Accept writes through the truth layer's own ``data_setitem``, so it lands in the project at once and
 napari's undo reverts it.
 
 Keys (while a review page is open; :mod:`~napari_cathode._napari.review_keys`): ``n`` next
@@ -36,8 +36,7 @@ from napari_cathode._napari.propose_box import ProposeBox
 from napari_cathode._napari.review_queue_widget import ReviewQueueTable
 from napari_cathode._napari.session import session_for
 from napari_cathode.core.errors import CathodeError
-from napari_cathode.core.review import ReviewStatus
-from napari_cathode.core.review_actions import (
+from napari_cathode.core.project.review_actions import (
     QUEUE_ORDERS,
     QueueItem,
     accept_mask,
@@ -46,6 +45,9 @@ from napari_cathode.core.review_actions import (
     neighbour_in_queue,
     review_queue,
 )
+from napari_cathode.core.project.review_state import ReviewStatus
+
+__all__ = ["ReviewDock"]
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,20 @@ import logging
 
 from napari_cathode._napari.layers import PROPOSAL, TRUTH
 
+__all__ = [
+    "CONTOUR_WIDTH",
+    "KEYS",
+    "bind_review_keys",
+    "cycle_proposal_display",
+    "review_accept",
+    "review_mark_reviewed",
+    "review_most_uncertain",
+    "review_next_item",
+    "review_previous_item",
+    "toggle_truth",
+    "unbind_review_keys",
+]
+
 log = logging.getLogger(__name__)
 
 #: Proposal contour width when shown as contours (pixels).

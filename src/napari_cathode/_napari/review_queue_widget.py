@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from napari_cathode.core.review import ReviewStatus
-from napari_cathode.core.review_actions import QueueItem
+from napari_cathode.core.project.review_actions import QueueItem
+from napari_cathode.core.project.review_state import ReviewStatus
+
+__all__ = ["COLUMNS", "STATUS_TEXT", "TOOLTIPS", "ReviewQueueTable"]
 
 STATUS_TEXT = {
     ReviewStatus.UNSEEN: "unseen",

@@ -1,5 +1,6 @@
-"""A Qt table of a project's rounds, filled from :func:`~napari_cathode.core.round_table.round_rows`
-in a worker thread (it may count truth voxels on disk)."""
+"""A Qt table of a project's rounds, filled from
+:func:`~napari_cathode.core.project.round_table.round_rows` in a worker thread (it may count truth
+voxels on disk)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
 from napari_cathode._napari.notifications import notify_error
-from napari_cathode.core.round_table import RoundRow, round_rows
+from napari_cathode.core.project.round_table import RoundRow, round_rows
+
+__all__ = ["BASE_COLUMNS", "BASE_TIPS", "HEADER_CHARS", "RoundTableWidget"]
 
 #: Short headers, so that the table fits a narrow dock without horizontal scrolling; the
 #: tooltips (and each row's tooltip) say the rest.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from napari_cathode._napari.layers import image_layer_tuple, labels_layer_tuple
 from napari_cathode.core.classes import DEFAULT_CLASSES
 
+__all__ = ["ACQUISITION_A_NAME", "PHANTOM_NAME", "REFERENCE", "acquisition_a", "phantom"]
+
 ACQUISITION_A_NAME = "acquisition A"
 PHANTOM_NAME = "phantom"
 #: Suffix of a sample's own labels: named apart from a project's "truth" layer, so the two
@@ -14,7 +16,7 @@ REFERENCE = "reference labels"
 
 def acquisition_a() -> list[tuple]:
     """Real NMC nano-CT acquisition A (5 slices, SegmentPy, Apache-2.0) with its truth."""
-    from napari_cathode.core.sample_data import (
+    from napari_cathode.core.io.sample_data import (
         ACQUISITION_A_UNIT,
         ACQUISITION_A_VOXEL_SIZE,
         load_acquisition_a,
@@ -36,7 +38,7 @@ def acquisition_a() -> list[tuple]:
 
 def phantom() -> list[tuple]:
     """Seeded synthetic 3D cathode phantom (FIB-SEM-like image) with its truth."""
-    from napari_cathode.core.synthetic import make_phantom
+    from napari_cathode.core.synthetic.phantom import make_phantom
 
     sample = make_phantom()
     unit = sample.unit

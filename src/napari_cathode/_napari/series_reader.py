@@ -13,6 +13,8 @@ from napari_cathode._napari.layers import image_layer_tuple
 from napari_cathode.core.errors import VolumeError
 from napari_cathode.core.timeseries.series import open_series
 
+__all__ = ["series_layers_or_raise"]
+
 
 def series_layers_or_raise(path: Path, error: VolumeError) -> list[tuple]:
     """One (t, z, y, x) image layer for ``path``, or ``error`` when it is not a time series."""

@@ -30,9 +30,11 @@ from napari_cathode._napari.project_layers import PROJECT_KEY, project_layer_tup
 from napari_cathode._napari.reader_preferences import prefer_our_reader
 from napari_cathode._napari.review_keys import bind_review_keys, unbind_review_keys
 from napari_cathode._napari.training_runner import TrainingRunner
-from napari_cathode.core.project import Project
-from napari_cathode.core.review import ReviewStatus
+from napari_cathode.core.project.review_state import ReviewStatus
+from napari_cathode.core.project.store import Project
 from napari_cathode.ml.events import DoneEvent
+
+__all__ = ["IMAGE", "ROLES", "ProjectSession", "session_for"]
 
 log = logging.getLogger(__name__)
 

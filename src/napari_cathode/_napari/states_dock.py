@@ -34,12 +34,14 @@ from napari_cathode._napari import notifications as note
 from napari_cathode._napari.session import session_for
 from napari_cathode._napari.states_layers import PARTICLES, put_layer, show_labelled_points
 from napari_cathode._napari.states_results import StatesResults
-from napari_cathode.core.particle_states import (
+from napari_cathode.core.states.particles import (
     load_instances,
     load_particle_labels,
     save_particle_labels,
 )
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent, StepEvent
+
+__all__ = ["StatesDock"]
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +174,7 @@ class StatesDock(StatesResults, QWidget):
 
     def find_particles(self, *, h_max: float = 2.0) -> None:
         """Separate the particles of the project's segmentation (truth, else proposal)."""
-        from napari_cathode.core.particle_states import find_project_particles
+        from napari_cathode.core.states.particles import find_project_particles
 
         project = self._project()
         if project is None:

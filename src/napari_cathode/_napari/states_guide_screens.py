@@ -5,8 +5,8 @@ Run under Xvfb (the canvas must be drawn)::
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" \
         python -m napari_cathode._napari.states_guide_screens docs/images
 
-Data: the synthetic phantom (``core/synthetic.py``) with cracks in 40 % of its particles, as a
-project whose truth is the phantom's segmentation. The script labels particles the way a user
+Data: the synthetic phantom (``core/synthetic/phantom.py``) with cracks in 40 % of its particles, as
+a project whose truth is the phantom's segmentation. The script labels particles the way a user
 does, through the dock's click handler, picking cracked ones from the phantom's crack voxels.
 """
 
@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+__all__ = ["DOCK", "PLUGIN", "main", "make_screenshots"]
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,8 @@ def make_screenshots(out: Path, *, steps: int = 200, per_state: int = 10) -> lis
     from napari_cathode._napari.demo import save_window_screenshot
     from napari_cathode.core.analysis.fragmentation import crack_labels
     from napari_cathode.core.classes import DEFAULT_CLASSES
-    from napari_cathode.core.project import Project
-    from napari_cathode.core.synthetic import make_phantom
+    from napari_cathode.core.project.store import Project
+    from napari_cathode.core.synthetic.phantom import make_phantom
 
     phantom = make_phantom((40, 160, 160), seed=3, crack_fraction=0.4)
     work = Path(tempfile.mkdtemp(prefix="napari-cathode-states-"))

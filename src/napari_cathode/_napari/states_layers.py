@@ -5,7 +5,19 @@ from __future__ import annotations
 import napari
 import numpy as np
 
-from napari_cathode.core.particle_states import ParticleLabels, state_volume
+from napari_cathode.core.states.particles import ParticleLabels, state_volume
+
+__all__ = [
+    "HEAT",
+    "LABELLED",
+    "PALETTE",
+    "PARTICLES",
+    "STATE",
+    "put_layer",
+    "show_heat",
+    "show_labelled_points",
+    "show_states",
+]
 
 PARTICLES, LABELLED, STATE, HEAT = "particles", "state labels", "state", "heat map"
 #: Colours of states 1, 2, ... (the "state" Labels layer and the labelled points).

@@ -8,6 +8,8 @@ from napari.qt.threading import thread_worker
 
 from napari_cathode._napari.states_layers import show_heat, show_states
 
+__all__ = ["StatesResults"]
+
 
 class StatesResults:
     """Predict every particle, explain one (occlusion map or Grad-CAM), export the heat map.
@@ -67,7 +69,7 @@ class StatesResults:
 
     def export_heat_map(self) -> Path | None:
         """Save the last explanation as TIFF (float map) or PNG (overlay)."""
-        from napari_cathode.core.heat_maps import save_heat_map
+        from napari_cathode.core.states.heat_maps import save_heat_map
 
         if self.explanation is None:
             self._fail("explain a particle first")

@@ -43,6 +43,18 @@ from napari_cathode.ml.events import (
     ValidationEvent,
 )
 
+__all__ = [
+    "IMPORTED",
+    "LAST_ROUND",
+    "SCRATCH",
+    "STARTER",
+    "STARTER_CHOICE",
+    "TrainDock",
+    "count_gpus",
+    "find_starter_model",
+    "theme_colors",
+]
+
 log = logging.getLogger(__name__)
 
 #: ``init_model`` value the training job resolves to the shipped starter model.

@@ -22,7 +22,7 @@ from qtpy.QtCore import QObject, Signal
 from napari_cathode._napari import notifications as note
 from napari_cathode._napari.activity import job_progress
 from napari_cathode.core.errors import ProjectError
-from napari_cathode.core.project_lock import ProjectBusyError, is_locked, project_lock
+from napari_cathode.core.project.lock import ProjectBusyError, is_locked, project_lock
 from napari_cathode.ml.events import (
     CancelledEvent,
     DoneEvent,
@@ -31,6 +31,8 @@ from napari_cathode.ml.events import (
     StepEvent,
     ValidationEvent,
 )
+
+__all__ = ["PLOTTED", "TrainingRunner"]
 
 log = logging.getLogger(__name__)
 

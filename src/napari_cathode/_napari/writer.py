@@ -1,7 +1,7 @@
 """npe2 writer: save a Labels layer as an OME-Zarr image with a multiscale label image.
 
 A single-layer writer receives no image, so the labels are also written as the OME-Zarr image
-(see :func:`~napari_cathode.core.export.export_ome_zarr`); the class names and colours come from
+(see :func:`~napari_cathode.core.io.export.export_ome_zarr`); the class names and colours come from
 the layer's ``metadata["classes"]`` (set by every napari-cathode labels layer), else the default
 cathode classes. The layer's scale and units become the voxel size and unit.
 """
@@ -14,7 +14,9 @@ from pathlib import Path
 
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
 from napari_cathode.core.errors import VolumeError
-from napari_cathode.core.export import export_ome_zarr
+from napari_cathode.core.io.export import export_ome_zarr
+
+__all__ = ["write_labels"]
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["run_training_job"]
+
 
 def run_training_job(request):
     """Run ``request`` in a :class:`StateTrainingJob`; return its Done event.

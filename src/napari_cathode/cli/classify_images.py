@@ -6,6 +6,8 @@ import argparse
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["run"]
+
 
 def run(args: argparse.Namespace) -> dict:
     if args.action == "label":
@@ -17,7 +19,7 @@ def run(args: argparse.Namespace) -> dict:
 
         if not args.images:
             raise CathodeError("train needs --images DIR_OR_CSV")
-        from napari_cathode.core.image_states import read_state_images, states_of
+        from napari_cathode.core.states.images import read_state_images, states_of
 
         states_of(read_state_images(args.images))  # refuse one state before starting a process
         steps = args.steps or 200
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> dict:
         if not args.images:
             raise CathodeError("predict needs --images DIR_OR_CSV")
         return {"model": args.model, **predict_images(args.model, args.images)}
-    from napari_cathode.core.heat_maps import save_heat_map
+    from napari_cathode.core.states.heat_maps import save_heat_map
     from napari_cathode.jobs.image_states_job import explain_image
 
     if not args.image:

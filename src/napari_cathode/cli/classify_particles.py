@@ -9,11 +9,13 @@ from pathlib import Path
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["run"]
+
 log = logging.getLogger(__name__)
 
 
 def _label(args: argparse.Namespace, project) -> dict:
-    from napari_cathode.core.particle_states import load_particle_labels, save_particle_labels
+    from napari_cathode.core.states.particles import load_particle_labels, save_particle_labels
     from napari_cathode.jobs.particle_states_job import project_instances
 
     labels = load_particle_labels(project.path)
@@ -50,7 +52,7 @@ def _train(args: argparse.Namespace, project) -> dict:
 
 
 def _predict(args: argparse.Namespace, project) -> dict:
-    from napari_cathode.core.state_metrics import classification_report
+    from napari_cathode.core.states.metrics import classification_report
     from napari_cathode.jobs.particle_states_job import TABLE_FILE, predict_project_states
 
     table, _, states = predict_project_states(project.path, model=args.model)
@@ -67,7 +69,7 @@ def _predict(args: argparse.Namespace, project) -> dict:
 
 
 def _explain(args: argparse.Namespace, project) -> dict:
-    from napari_cathode.core.heat_maps import save_heat_map
+    from napari_cathode.core.states.heat_maps import save_heat_map
     from napari_cathode.jobs.particle_states_job import explain_particle
 
     if args.particle is None:
@@ -92,7 +94,7 @@ def _explain(args: argparse.Namespace, project) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
 
     project = Project.open(args.project, mode="r" if args.action == "explain" else "r+")
     action = {"label": _label, "train": _train, "predict": _predict, "explain": _explain}

@@ -12,6 +12,8 @@ import logging
 from napari_cathode.cli.options import non_negative_int, positive_float, positive_int
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["AXES", "EXAMPLE", "register", "run"]
+
 log = logging.getLogger(__name__)
 
 EXAMPLE = """\

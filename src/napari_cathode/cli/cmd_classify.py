@@ -14,6 +14,8 @@ import sys
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["EXAMPLE", "register", "run"]
+
 log = logging.getLogger(__name__)
 
 EXAMPLE = """\

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from napari_cathode.cli.options import positive_int
 
+__all__ = ["EXAMPLES", "REVIEWED_SLICES", "register", "run", "unreviewed_dice", "write_inputs"]
+
 EXAMPLES = """examples:
   napari-cathode demo                      # headless, writes ./demo-output
   napari-cathode demo --out /tmp/demo --steps 100
@@ -53,7 +55,7 @@ def write_inputs(folder: Path) -> tuple[Path, Path, Path]:
     """Write the bundled sample as TIFFs: image, full truth, and truth on ``REVIEWED_SLICES``."""
     import tifffile
 
-    from napari_cathode.core.sample_data import load_acquisition_a
+    from napari_cathode.core.io.sample_data import load_acquisition_a
 
     image, truth = load_acquisition_a()
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,8 +82,8 @@ def unreviewed_dice(project, truth_path: Path) -> dict:
 def run(args) -> int:
     if args.gui:
         return subprocess.call([sys.executable, "-m", "napari_cathode._napari.demo"])
-    from napari_cathode.core.export import export_ome_zarr, export_tiff, merge_labels
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.io.export import export_ome_zarr, export_tiff, merge_labels
+    from napari_cathode.core.project.store import Project
 
     out: Path = args.out.resolve()
     image, truth, reviewed = write_inputs(out / "inputs")

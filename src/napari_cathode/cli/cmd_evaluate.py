@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+__all__ = ["EXAMPLES", "register", "run"]
+
 EXAMPLES = """examples:
   napari-cathode evaluate --model nmc-model --image C.tif --labels C_labels.tif
   napari-cathode evaluate --model nmc-model --image C.tif --labels C_labels.tif \

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+__all__ = ["EXAMPLES", "register", "run"]
+
 EXAMPLES = """examples:
   napari-cathode export sample.cathode --out sample.ome.zarr
   napari-cathode export sample.cathode --out labels.tif --format tiff
@@ -49,7 +51,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from napari_cathode.cli.progress import progress_bar
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
     from napari_cathode.jobs.export_job import export_project
 
     fmt = args.format or ("tiff" if args.out.lower().endswith((".tif", ".tiff")) else "ome-zarr")

@@ -12,6 +12,8 @@ import argparse
 import logging
 import sys
 
+__all__ = ["EXAMPLE", "register", "run"]
+
 log = logging.getLogger(__name__)
 
 EXAMPLE = """\

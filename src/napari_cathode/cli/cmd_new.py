@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+__all__ = ["EXAMPLES", "register", "run"]
+
 EXAMPLES = """examples:
   napari-cathode new sample.cathode --image A.tif
   napari-cathode new sample.cathode --image A.tif --labels A_labels.tif --classes pore,active,binder
@@ -62,7 +64,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from napari_cathode.cli.model_options import parse_classes
     from napari_cathode.cli.progress import progress_bar
-    from napari_cathode.core.volumes import open_volume
+    from napari_cathode.core.io.volumes import open_volume
     from napari_cathode.jobs.new_project import new_project
     from napari_cathode.jobs.volume_files import read_labels
 

@@ -6,6 +6,8 @@ import argparse
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["EXAMPLES", "parse_slices", "register", "run"]
+
 EXAMPLES = """examples:
   napari-cathode predict sample.cathode                      # latest round, every slice
   napari-cathode predict sample.cathode --slices 10-20,42 --tta

@@ -7,6 +7,8 @@ import sys
 
 from napari_cathode.cli.options import non_negative_int, positive_int
 
+__all__ = ["EXAMPLES", "register", "run"]
+
 EXAMPLES = """examples:
   napari-cathode simulate --image A.tif --labels A_labels.tif --out sim-A
   napari-cathode simulate --image C.tif --labels C_labels.tif --out sim-C \\

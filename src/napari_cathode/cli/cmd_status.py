@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+__all__ = ["EXAMPLES", "register", "run"]
+
 EXAMPLES = """examples:
   napari-cathode status sample.cathode
   napari-cathode status sample.cathode --json
@@ -25,7 +27,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
     from napari_cathode.jobs.project_status import project_status
 
     project = Project.open(args.project, mode="r")

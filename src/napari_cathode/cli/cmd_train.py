@@ -16,6 +16,8 @@ from napari_cathode.cli.model_options import add_model_options, classes_for, mod
 from napari_cathode.cli.options import positive_int
 from napari_cathode.core.errors import CathodeError, VolumeError
 
+__all__ = ["EXAMPLES", "check_gpus", "register", "run"]
+
 log = logging.getLogger(__name__)
 
 EXAMPLES = """examples:

@@ -21,6 +21,8 @@ import sys
 from napari_cathode import __version__
 from napari_cathode.core.errors import CathodeError, OutputExistsError
 
+__all__ = ["COMMANDS", "MAX_MESSAGE", "build_parser", "cap", "describe_failure", "main"]
+
 #: Command modules in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "demo",

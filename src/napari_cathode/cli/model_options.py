@@ -13,6 +13,8 @@ from napari_cathode.cli.options import non_negative_int, positive_int
 from napari_cathode.core.classes import DEFAULT_CLASSES, classes_from_names
 from napari_cathode.core.errors import ModelError
 
+__all__ = ["add_model_options", "classes_for", "model_config_from_args", "parse_classes"]
+
 
 def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = True) -> None:
     """Add ``--steps --forest-weight --pseudo-labels --device --seed [--classes]``."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import math
 
+__all__ = ["finite_float", "non_negative_int", "positive_float", "positive_int"]
+
 
 def finite_float(text: str) -> float:
     """A finite number."""

@@ -31,6 +31,22 @@ from typing import Any
 import numpy as np
 from zarr.storage import LocalStore
 
+__all__ = [
+    "TEMPORARY_SUFFIX",
+    "AtomicLocalStore",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "folder_lock",
+    "fsync_dir",
+    "fsync_tree",
+    "is_temporary",
+    "publish_dir",
+    "remove_stale_siblings",
+    "remove_stale_temporaries",
+    "staged",
+    "temporary_sibling",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Suffix of every temporary file or folder this module creates.

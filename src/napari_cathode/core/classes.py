@@ -11,6 +11,14 @@ import numpy as np
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = [
+    "DEFAULT_CLASSES",
+    "SegmentationClass",
+    "channel_lookup",
+    "classes_from_names",
+    "validate_classes",
+]
+
 
 @dataclass(frozen=True)
 class SegmentationClass:

@@ -1,5 +1,16 @@
 """Exceptions a user can act on: each message names the file or value and what to do."""
 
+__all__ = [
+    "CathodeError",
+    "DiskFullError",
+    "ModelError",
+    "OutputError",
+    "OutputExistsError",
+    "ProjectError",
+    "ProjectExistsError",
+    "VolumeError",
+]
+
 
 class CathodeError(Exception):
     """Base class for every error napari-cathode reports to a user."""

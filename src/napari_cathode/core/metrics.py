@@ -16,6 +16,8 @@ import numpy as np
 from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["DiceCounts", "dice_scores", "mean_dice"]
+
 
 def _whole_labels(labels, name: str) -> np.ndarray:
     """``labels`` as an array of whole numbers; floats only if none has a fractional part."""

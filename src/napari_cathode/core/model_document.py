@@ -17,6 +17,17 @@ from typing import Any
 from napari_cathode.core.atomic import atomic_write_bytes
 from napari_cathode.core.errors import ModelError
 
+__all__ = [
+    "MODEL_FORMAT",
+    "MODEL_FORMAT_VERSION",
+    "MODEL_JSON",
+    "is_model_folder",
+    "new_model_document",
+    "read_model_document",
+    "update_model_document",
+    "write_model_document",
+]
+
 MODEL_JSON = "model.json"
 #: ``format`` of every napari-cathode model.json.
 MODEL_FORMAT = "napari-cathode-model"

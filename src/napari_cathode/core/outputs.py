@@ -28,6 +28,20 @@ from pathlib import Path
 from napari_cathode.core.errors import DiskFullError, OutputError, OutputExistsError
 from napari_cathode.core.model_document import MODEL_FORMAT, MODEL_JSON
 
+__all__ = [
+    "OUTPUT_MARKER",
+    "SOFTWARE_TAG",
+    "check_not_input",
+    "check_output",
+    "disk_full_error",
+    "folder_size",
+    "is_disk_full",
+    "is_our_output",
+    "mark_output",
+    "project_containing",
+    "remove_output",
+]
+
 log = logging.getLogger(__name__)
 
 #: A file inside every output folder napari-cathode writes.

@@ -15,6 +15,8 @@ import signal
 import sys
 from collections.abc import Callable
 
+__all__ = ["die_with_parent", "preexec_die_with_parent"]
+
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1

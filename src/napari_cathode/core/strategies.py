@@ -9,6 +9,8 @@ import numpy as np
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["STRATEGIES", "farthest_first", "pick_slices"]
+
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("spread", "random", "uncertainty")

@@ -19,6 +19,8 @@ from napari_cathode.core.analysis.summary import AnalysisConfig, AnalysisResult,
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.outputs import check_output, remove_output
 
+__all__ = ["analyse", "check_analysis_folder", "save_analysis"]
+
 log = logging.getLogger(__name__)
 
 

@@ -23,6 +23,8 @@ from napari_cathode.core.errors import CathodeError
 from napari_cathode.ml.normalization import Normalization
 from napari_cathode.ml.prediction import PredictionOptions, Predictor
 
+__all__ = ["Block", "chunk_aligned_tasks", "cluster_client", "predict_on_cluster", "predict_task"]
+
 log = logging.getLogger(__name__)
 
 Block = tuple[int, int]
@@ -144,7 +146,7 @@ def predict_task(
     dict
         Per-slice uncertainty score of the predicted slices.
     """
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
 
     project = Project.open(project_path, remove_temporaries=False)
     predictor = _worker_predictor(

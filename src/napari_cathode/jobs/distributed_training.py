@@ -40,6 +40,15 @@ from napari_cathode.ml.events import (
     TrainingEvent,
 )
 
+__all__ = [
+    "EXIT_SECONDS",
+    "DistributedRound",
+    "RankTask",
+    "check_processes",
+    "rank_main",
+    "train_on_processes",
+]
+
 log = logging.getLogger(__name__)
 
 #: Seconds the launcher waits for ranks to exit after their last event, or after terminate.
@@ -113,7 +122,7 @@ def rank_main(rank: int, world_size: int, port: int, backend: str, task: RankTas
 
     die_with_parent()  # the training process is gone: never write a model for nobody
     logging.basicConfig(level=task.log_level, format=f"%(levelname)s rank {rank}: %(message)s")
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
     from napari_cathode.ml import ddp
     from napari_cathode.ml.training import TrainingVolume, train
 

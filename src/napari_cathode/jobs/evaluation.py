@@ -12,6 +12,8 @@ from napari_cathode.core.outputs import SOFTWARE_TAG, check_output, disk_full_er
 from napari_cathode.ml.checkpoint import load_model
 from napari_cathode.ml.prediction import PredictionOptions
 
+__all__ = ["evaluate_files", "write_prediction_tiff"]
+
 log = logging.getLogger(__name__)
 
 

@@ -1,7 +1,7 @@
 """Export a project's segmentation (truth over proposal), locally or on a dask.distributed cluster.
 
 The arrays stay lazy (dask over the project's zarr arrays) and the writers in
-:mod:`napari_cathode.core.export` compute them chunk by chunk, so memory stays bounded. Given a
+:mod:`napari_cathode.core.io.export` compute them chunk by chunk, so memory stays bounded. Given a
 scheduler, the same dask graph runs on the cluster: a connected ``distributed.Client`` becomes
 dask's default scheduler, and each worker reads and writes its own chunks of the OME-Zarr store.
 """
@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from napari_cathode.core.errors import CathodeError
-from napari_cathode.core.export import export_ome_zarr, export_tiff, merge_labels
+from napari_cathode.core.io.export import export_ome_zarr, export_tiff, merge_labels
 from napari_cathode.core.outputs import check_output
+
+__all__ = ["FORMATS", "ExportResult", "export_project"]
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Image-level states: a tile classifier trained on images of known state, predict, explain.
 
-Each image (any single file :func:`~napari_cathode.core.volumes.open_volume` reads; a stack's
+Each image (any single file :func:`~napari_cathode.core.io.volumes.open_volume` reads; a stack's
 slices are all used) is normalised by its own 0.5-99.5 percentiles and cut into square tiles.
 An image's state is the one with the highest mean tile probability.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from napari_cathode.core.errors import CathodeError, ModelError
-from napari_cathode.core.image_states import image_tiles, read_state_images, states_of
-from napari_cathode.core.state_metrics import classification_report
-from napari_cathode.core.volumes import open_volume
+from napari_cathode.core.io.volumes import open_volume
+from napari_cathode.core.states.images import image_tiles, read_state_images, states_of
+from napari_cathode.core.states.metrics import classification_report
 from napari_cathode.ml.normalization import fit_normalization
 from napari_cathode.ml.state_classifier import (
     StateModelConfig,
@@ -25,6 +25,8 @@ from napari_cathode.ml.state_classifier import (
     predict_probabilities,
     train_state_classifier,
 )
+
+__all__ = ["ImageStateRequest", "explain_image", "normalised_image", "predict_images"]
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,13 @@ import numpy as np
 from napari_cathode.core.analysis.class_mapping import resolve_class
 from napari_cathode.core.analysis.particles import separate_particles
 from napari_cathode.core.errors import CathodeError
-from napari_cathode.core.export import merge_labels
-from napari_cathode.core.project import Project
+from napari_cathode.core.io.export import merge_labels
+from napari_cathode.core.project.store import Project
 from napari_cathode.core.timeseries.export import write_kinetics
 from napari_cathode.core.timeseries.pipeline import KineticsResult, analyse_kinetics
 from napari_cathode.core.timeseries.project_series import attach_series, open_project_series
+
+__all__ = ["MODES", "KineticsOutput", "KineticsRequest", "run_kinetics"]
 
 log = logging.getLogger(__name__)
 

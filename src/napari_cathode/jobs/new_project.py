@@ -22,6 +22,8 @@ from pathlib import Path
 from napari_cathode.core.classes import DEFAULT_CLASSES
 from napari_cathode.core.errors import OutputError
 
+__all__ = ["NewProject", "default_init_model", "new_project"]
+
 log = logging.getLogger(__name__)
 
 
@@ -102,11 +104,11 @@ def new_project(
     ModelError
         If the starting model cannot be loaded or does not fit the classes.
     ProjectError, VolumeError
-        From :meth:`~napari_cathode.core.project.Project.create`.
+        From :meth:`~napari_cathode.core.project.store.Project.create`.
     """
     from napari_cathode.core.outputs import check_not_input, project_containing
-    from napari_cathode.core.project import Project, ReviewStatus
-    from napari_cathode.core.project_lock import project_lock
+    from napari_cathode.core.project.lock import project_lock
+    from napari_cathode.core.project.store import Project, ReviewStatus
     from napari_cathode.jobs.training_runs import check_start_model, set_project_start
 
     init_model = default_init_model(init_model, classes)

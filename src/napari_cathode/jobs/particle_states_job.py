@@ -17,18 +17,18 @@ import pandas as pd
 from skimage.measure import regionprops_table
 
 from napari_cathode.core.errors import CathodeError, ModelError
-from napari_cathode.core.particle_crops import (
+from napari_cathode.core.project.store import Project
+from napari_cathode.core.states.particle_crops import (
     crop_geometries,
     particle_views,
     views_to_box,
 )
-from napari_cathode.core.particle_states import (
+from napari_cathode.core.states.particles import (
     find_project_particles,
     load_instances,
     load_particle_labels,
     states_dir,
 )
-from napari_cathode.core.project import Project
 from napari_cathode.ml.normalization import fit_normalization
 from napari_cathode.ml.state_classifier import (
     StateModel,
@@ -38,6 +38,19 @@ from napari_cathode.ml.state_classifier import (
     train_state_classifier,
 )
 from napari_cathode.ml.state_explain import explain
+
+__all__ = [
+    "CHUNK",
+    "MODEL_DIR",
+    "TABLE_FILE",
+    "ParticleStateRequest",
+    "classify_particles",
+    "explain_particle",
+    "labelled_training_set",
+    "load_project_model",
+    "predict_project_states",
+    "project_instances",
+]
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,15 @@ from napari_cathode.ml.device import resolve_device
 from napari_cathode.ml.normalization import fit_normalization
 from napari_cathode.ml.prediction import PredictionOptions, Predictor
 
+__all__ = [
+    "PredictionResult",
+    "latest_model_dir",
+    "make_predictor",
+    "predict_array",
+    "predict_project",
+    "run_prediction",
+]
+
 log = logging.getLogger(__name__)
 
 
@@ -140,7 +149,7 @@ def predict_project(
     -------
     PredictionResult
     """
-    from napari_cathode.core.project import ReviewStatus
+    from napari_cathode.core.project.store import ReviewStatus
 
     if project.read_only:
         raise ProjectError(f"{project.path} is read-only; cannot write proposals")
@@ -226,8 +235,8 @@ def run_prediction(
     """
     import contextlib
 
-    from napari_cathode.core.project import Project
-    from napari_cathode.core.project_lock import project_lock
+    from napari_cathode.core.project.lock import project_lock
+    from napari_cathode.core.project.store import Project
 
     project = Project.open(project_path)
     lock = contextlib.nullcontext() if lock_as is None else project_lock(project.path, lock_as)

@@ -2,7 +2,7 @@
 
 ``napari-cathode status`` prints it; the Project dock shows its summary line and the Train
 dock its round table. The round table itself is
-:func:`~napari_cathode.core.round_table.round_rows` (one row per complete round, read from
+:func:`~napari_cathode.core.project.round_table.round_rows` (one row per complete round, read from
 the round's ``model.json``), so every front end shows the same numbers.
 """
 
@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from napari_cathode.core.round_table import RoundRow, round_rows
+from napari_cathode.core.project.round_table import RoundRow, round_rows
+
+__all__ = ["SLICE_KINDS", "UNKNOWN_SLICES", "ProjectStatus", "project_status", "slice_kind"]
 
 #: How a project's slices are modelled, by its ``contiguous`` flag.
 SLICE_KINDS = {True: "contiguous (2.5D model)", False: "separate (2D model)"}
@@ -56,7 +58,7 @@ class ProjectStatus:
 
 
 def project_status(project, *, with_rounds: bool = True) -> ProjectStatus:
-    """The status of ``project`` (a :class:`~napari_cathode.core.project.Project`).
+    """The status of ``project`` (a :class:`~napari_cathode.core.project.store.Project`).
 
     Parameters
     ----------
@@ -70,7 +72,7 @@ def project_status(project, *, with_rounds: bool = True) -> ProjectStatus:
     -------
     ProjectStatus
     """
-    from napari_cathode.core.project import ReviewStatus
+    from napari_cathode.core.project.store import ReviewStatus
 
     status = project.review_status()
     review = {s.name.lower(): int((status == s).sum()) for s in ReviewStatus}

@@ -31,6 +31,8 @@ from napari_cathode.ml.device import resolve_device
 from napari_cathode.ml.events import CancelledEvent, DoneEvent
 from napari_cathode.ml.training import TrainingVolume, train
 
+__all__ = ["SimulationConfig", "simulate"]
+
 log = logging.getLogger(__name__)
 
 

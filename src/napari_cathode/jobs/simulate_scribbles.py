@@ -1,8 +1,8 @@
 """The incremental loop with a simulated reviewer who paints brush strokes.
 
 ``napari-cathode simulate --reviewer scribbles``. Round 0: the reviewer paints ``strokes``
-strokes (:func:`napari_cathode.core.scribbles.paint_scribbles`) into the wrong regions of the
-starting model's proposal (or, from scratch, into each class's largest regions) and a model
+strokes (:func:`napari_cathode.core.synthetic.scribbles.paint_scribbles`) into the wrong regions of
+the starting model's proposal (or, from scratch, into each class's largest regions) and a model
 is trained on the painted voxels (warm from ``init_model`` if given). Each later round: every
 slice is predicted, the reviewer paints ``strokes`` more strokes into the largest regions the
 proposal got wrong, and the model is retrained warm. Round ``r``'s Dice is model ``r``'s
@@ -25,12 +25,14 @@ from napari_cathode.core.atomic import atomic_write_json
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.metrics import DiceCounts, mean_dice
 from napari_cathode.core.outputs import mark_output
-from napari_cathode.core.scribbles import paint_scribbles
+from napari_cathode.core.synthetic.scribbles import paint_scribbles
 from napari_cathode.ml.checkpoint import load_model
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.device import resolve_device
 from napari_cathode.ml.events import CancelledEvent, DoneEvent
 from napari_cathode.ml.training import TrainingVolume, train
+
+__all__ = ["ScribbleConfig", "simulate_scribbles"]
 
 log = logging.getLogger(__name__)
 

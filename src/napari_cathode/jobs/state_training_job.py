@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from napari_cathode.jobs.training_job import TrainingJob
 
+__all__ = ["StateTrainingJob"]
+
 
 class StateTrainingJob(TrainingJob):
     """Run a state-classifier training request (anything with ``run(cancel)``) in a process."""

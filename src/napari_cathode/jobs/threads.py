@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+__all__ = ["THREADS_ENV", "training_threads"]
+
 log = logging.getLogger(__name__)
 
 #: Environment variable that caps the training process's torch threads (default: all cores).

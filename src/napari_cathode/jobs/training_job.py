@@ -8,7 +8,7 @@ child exits before it can publish a round: its stdin closes (every platform) and
 kernel sends it SIGKILL (``PR_SET_PDEATHSIG``).
 
 A job does not lock the project: the front end holds
-:func:`~napari_cathode.core.project_lock.project_lock` around it (the command line's
+:func:`~napari_cathode.core.project.lock.project_lock` around it (the command line's
 ``train``, the napari Train dock), so one training per project runs at a time.
 """
 
@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from napari_cathode.jobs.threads import training_threads
 from napari_cathode.jobs.training_worker import read_frame, write_frame
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent, TrainingEvent
+
+__all__ = ["TERMINAL", "TrainingJob"]
 
 log = logging.getLogger(__name__)
 

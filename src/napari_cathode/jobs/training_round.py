@@ -18,6 +18,8 @@ from contextlib import closing
 from napari_cathode.core.errors import CathodeError, ModelError
 from napari_cathode.ml.events import CancelledEvent, DoneEvent, ErrorEvent
 
+__all__ = ["ROUND_CANCELLED", "job_events", "run_job", "train_project_round"]
+
 log = logging.getLogger(__name__)
 
 #: What a cancelled round leaves behind (a cancelled model from files or classifier: nothing).
@@ -103,8 +105,8 @@ def train_project_round(
     ProjectError
         If the folder is not a project, or another job holds it.
     """
-    from napari_cathode.core.project import Project
-    from napari_cathode.core.project_lock import project_lock
+    from napari_cathode.core.project.lock import project_lock
+    from napari_cathode.core.project.store import Project
     from napari_cathode.jobs.training_job import TrainingJob
 
     Project.open(request.project, mode="r")  # a clear message before the lock if it is none

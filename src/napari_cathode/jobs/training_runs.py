@@ -5,8 +5,8 @@ failed run leaves the previous model (or round) as it was.
 
 A project's first round starts from the project's *starting model*, chosen when the project is
 made (``new --init-model starter|none|PATH``, default the shipped starter model) and stored by
-the project (:mod:`napari_cathode.core.start_model`); here it is only checked to load and fit.
-Later rounds start from the previous round. Every round's model.json records its ``start``.
+the project (:mod:`napari_cathode.core.project.start_model`); here it is only checked to load and
+fit. Later rounds start from the previous round. Every round's model.json records its ``start``.
 A project whose slices are contiguous trains a 2.5D model (:mod:`napari_cathode.ml.context`).
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 from napari_cathode.core.atomic import staged
 from napari_cathode.core.errors import ModelError
 from napari_cathode.core.model_document import MODEL_JSON, read_model_document
-from napari_cathode.core.start_model import (
+from napari_cathode.core.project.start_model import (
     START_MODEL_DIR,
     START_RECORD,
     read_start_record,
@@ -38,7 +38,7 @@ from napari_cathode.ml.starter import SCRATCH, describe_choice, resolve_init_mod
 from napari_cathode.ml.training import TrainingVolume, train
 
 if TYPE_CHECKING:
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def set_project_start(project_path: str | Path, choice: str | Path | None) -> di
     ModelError
         If the model cannot be found or predicts a different number of classes.
     """
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
 
     project = Project.open(project_path)
     folder = check_start_model(choice, project.classes)
@@ -256,7 +256,7 @@ def plan_round(request: ProjectTrainingRequest) -> RoundPlan:
     ModelError
         If the project has no ground truth, or the starting model cannot be found.
     """
-    from napari_cathode.core.project import Project
+    from napari_cathode.core.project.store import Project
 
     project = Project.open(request.project)
     init_model, start = _project_start(project, request)

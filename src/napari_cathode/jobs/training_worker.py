@@ -31,6 +31,8 @@ from typing import BinaryIO
 
 from napari_cathode.core.parent_death import die_with_parent
 
+__all__ = ["ORPHANED_EXIT", "code", "main", "read_frame", "write_frame"]
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">I")

@@ -12,6 +12,8 @@ import numpy as np
 from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import VolumeError
 
+__all__ = ["IN_MEMORY_BYTES", "LabelledVolume", "read_image", "read_labels", "read_pairs"]
+
 log = logging.getLogger(__name__)
 
 #: Volumes up to this size are read into memory (faster random slice access).
@@ -31,7 +33,7 @@ class LabelledVolume:
 
 def read_image(path: str | Path):
     """Open an image volume as (z, y, x): in memory when small, else lazily (dask)."""
-    from napari_cathode.core.volumes import check_finite, checked_finite, open_volume
+    from napari_cathode.core.io.volumes import check_finite, checked_finite, open_volume
 
     data = open_volume(Path(path)).data
     if data.nbytes > IN_MEMORY_BYTES:

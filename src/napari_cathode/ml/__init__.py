@@ -1,1 +1,27 @@
 """napari_cathode.ml"""
+
+__all__ = [
+    "augment",
+    "checkpoint",
+    "config",
+    "context",
+    "ddp",
+    "device",
+    "events",
+    "features",
+    "forest",
+    "forest_store",
+    "losses",
+    "networks",
+    "normalization",
+    "optimisation",
+    "prediction",
+    "pseudo_labels",
+    "round_setup",
+    "sampling",
+    "starter",
+    "state_classifier",
+    "state_explain",
+    "training",
+    "validation",
+]

@@ -17,6 +17,8 @@ from monai.transforms import (
 
 from napari_cathode.ml.config import ModelConfig
 
+__all__ = ["Augmenter"]
+
 
 class Augmenter:
     """Flips, 90° in-plane rotations, intensity scale/shift, gamma and Gaussian noise.

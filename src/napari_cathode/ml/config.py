@@ -10,6 +10,8 @@ from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass, vali
 from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.features import FEATURE_SETS, channels_per_plane
 
+__all__ = ["ARCHITECTURES", "DEVICES", "NORMALIZATIONS", "ModelConfig"]
+
 ARCHITECTURES = ("unet", "basic_unet")
 NORMALIZATIONS = ("percentile", "none")
 DEVICES = ("auto", "cpu", "cuda")

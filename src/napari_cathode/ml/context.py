@@ -1,8 +1,8 @@
 """z-context for contiguous volumes: the 2.5D default, and a 2D model warm-starting a 2.5D one.
 
 When a project's slices are contiguous (``project.json`` ``contiguous: true``, see
-:mod:`napari_cathode.core.contiguity`), a round trains a 2.5D model: each slice goes in with its
-``CONTIGUOUS_CONTEXT - 1`` neighbours as extra input channels, which lets the network see what
+:mod:`napari_cathode.core.project.contiguity`), a round trains a 2.5D model: each slice goes in with
+its ``CONTIGUOUS_CONTEXT - 1`` neighbours as extra input channels, which lets the network see what
 one slice cannot show (FIB-SEM pore shine-through, a particle that ends just above).
 
 A 2D model (the shipped starter, or a round of a project made before) still warm-starts such a
@@ -23,6 +23,14 @@ import torch
 from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.networks import build_network
+
+__all__ = [
+    "CONTIGUOUS_CONTEXT",
+    "context_weights",
+    "inflate_network",
+    "needs_inflation",
+    "project_model_config",
+]
 
 log = logging.getLogger(__name__)
 

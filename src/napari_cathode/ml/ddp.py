@@ -19,6 +19,17 @@ from torch.nn.parallel import DistributedDataParallel
 
 from napari_cathode.core.errors import ModelError
 
+__all__ = [
+    "COLLECTIVE_TIMEOUT",
+    "any_rank",
+    "backend_for",
+    "join",
+    "leave",
+    "rank_device",
+    "weights_digest",
+    "wrap",
+]
+
 #: How long a rank waits in a collective: rank 0 validates and writes checkpoints while the
 #: others wait in the next step's all-reduce (NCCL's default, 10 minutes, is too short for the
 #: validation of a large project).

@@ -8,6 +8,8 @@ import torch
 
 from napari_cathode.core.errors import ModelError
 
+__all__ = ["describe_device", "resolve_device"]
+
 log = logging.getLogger(__name__)
 
 

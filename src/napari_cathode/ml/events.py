@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = [
+    "CancelledEvent",
+    "CheckpointEvent",
+    "ClassifierStartedEvent",
+    "DoneEvent",
+    "ErrorEvent",
+    "StartedEvent",
+    "StepEvent",
+    "TrainingEvent",
+    "ValidationEvent",
+]
+
 
 @dataclass(frozen=True)
 class StartedEvent:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.feature import multiscale_basic_features
 
+__all__ = ["FEATURE_SETS", "channels_per_plane", "num_scales", "plane_features"]
+
 #: Input feature sets of :class:`~napari_cathode.ml.config.ModelConfig`.
 FEATURE_SETS = ("raw", "multiscale", "multiscale_texture")
 

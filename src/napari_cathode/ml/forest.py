@@ -30,6 +30,8 @@ from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.features import num_scales
 from napari_cathode.ml.normalization import Normalization, fit_normalization
 
+__all__ = ["ForestConfig", "ForestSegmenter", "model_forest", "pixel_features"]
+
 log = logging.getLogger(__name__)
 
 

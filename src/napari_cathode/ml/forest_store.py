@@ -25,6 +25,15 @@ from sklearn.tree._tree import NODE_DTYPE, Tree
 from napari_cathode.core.atomic import atomic_write_bytes
 from napari_cathode.core.errors import ModelError
 
+__all__ = [
+    "FOREST_FILE",
+    "fit_round_forest",
+    "forest_arrays",
+    "forest_from_arrays",
+    "load_forest",
+    "save_forest",
+]
+
 FOREST_FILE = "forest.safetensors"
 #: Node fields that prediction reads, and their stored dtype.
 _FIELDS = {

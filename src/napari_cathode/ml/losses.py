@@ -15,6 +15,8 @@ from monai.losses import DiceLoss
 
 from napari_cathode.core.classes import channel_lookup
 
+__all__ = ["IGNORE", "MaskedDiceCELoss"]
+
 IGNORE = -100
 
 

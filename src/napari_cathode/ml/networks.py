@@ -7,6 +7,8 @@ from monai.networks.nets import BasicUNet, UNet
 
 from napari_cathode.ml.config import ModelConfig
 
+__all__ = ["build_network"]
+
 
 def build_network(config: ModelConfig) -> torch.nn.Module:
     """Return an untrained network with ``config.in_channels`` inputs and one logit per class.

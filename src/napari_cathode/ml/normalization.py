@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["IDENTITY", "Normalization", "fit_normalization"]
+
 #: Voxels sampled to estimate percentiles of a large volume (exact below this size).
 _SAMPLE_VOXELS = 2_000_000
 

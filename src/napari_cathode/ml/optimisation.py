@@ -15,6 +15,8 @@ from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.losses import MaskedDiceCELoss
 from napari_cathode.ml.sampling import PatchSampler
 
+__all__ = ["Optimisation", "draw_batch", "warmup_fraction"]
+
 
 def warmup_fraction(steps: int) -> float:
     """OneCycleLR's ``pct_start``: 10 % warm-up, except where that is exactly one step.

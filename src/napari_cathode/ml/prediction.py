@@ -20,11 +20,13 @@ import torch
 from monai.inferers import SlidingWindowInferer
 
 from napari_cathode.core.errors import ModelError
-from napari_cathode.core.label_arrays import ProposalArrays
+from napari_cathode.core.project.label_arrays import ProposalArrays
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.features import plane_features
 from napari_cathode.ml.normalization import Normalization
 from napari_cathode.ml.sampling import context_indices
+
+__all__ = ["PredictionOptions", "Predictor"]
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +297,8 @@ class Predictor:
         image : array-like (z, y, x)
             numpy, zarr or dask; read block by block.
         into : object with ``write_proposal(index, labels, uncertainty)``
-            Where each block goes: a :class:`~napari_cathode.core.project.Project` (its typed
-            proposal writer), or :class:`~napari_cathode.core.label_arrays.ProposalArrays`.
+            Where each block goes: a :class:`~napari_cathode.core.project.store.Project` (its typed
+            proposal writer), or :class:`~napari_cathode.core.project.label_arrays.ProposalArrays`.
         proposal, uncertainty : writable array-like (z, y, x) uint8, optional
             Instead of ``into``: plain arrays (wrapped in ``ProposalArrays``); ``uncertainty``
             receives the normalised entropy scaled to 0..255.

@@ -32,6 +32,17 @@ from napari_cathode.ml.prediction import PredictionOptions, Predictor
 from napari_cathode.ml.sampling import PatchSampler, TrainingRegion, extract_regions
 from napari_cathode.ml.validation import KeptState
 
+__all__ = [
+    "TOLERANCE",
+    "class_thresholds",
+    "enabled",
+    "self_train",
+    "teacher_regions",
+    "unreviewed_slices",
+    "volume_slices",
+    "weighted_step",
+]
+
 log = logging.getLogger(__name__)
 
 #: The student is kept unless its held-out validation Dice is lower than the teacher's by this.

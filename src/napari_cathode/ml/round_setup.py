@@ -27,6 +27,19 @@ from napari_cathode.ml.networks import build_network
 from napari_cathode.ml.normalization import Normalization, fit_normalization
 from napari_cathode.ml.sampling import extract_regions, labelled_slices
 
+__all__ = [
+    "HOLD_OUT_EVERY",
+    "TRAINING_FIELDS",
+    "DataSplit",
+    "TrainingVolume",
+    "initial_network",
+    "plan_split",
+    "split_slices",
+    "training_regions",
+    "warm_config",
+    "with_normalization",
+]
+
 #: Hold out 1 in this many labelled slices when there are at least this many.
 HOLD_OUT_EVERY = 4
 #: Fields of a warm-start model's config that the new round may change.

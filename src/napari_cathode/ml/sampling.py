@@ -15,6 +15,14 @@ from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.features import plane_features
 from napari_cathode.ml.normalization import Normalization
 
+__all__ = [
+    "PatchSampler",
+    "TrainingRegion",
+    "context_indices",
+    "extract_regions",
+    "labelled_slices",
+]
+
 #: Patch-centre candidates kept per class and region (a random subset beyond this).
 _MAX_CENTRES = 200_000
 

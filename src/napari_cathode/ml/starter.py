@@ -14,6 +14,16 @@ from pathlib import Path
 from napari_cathode.core.errors import ModelError
 from napari_cathode.ml.checkpoint import MODEL_JSON, WEIGHTS
 
+__all__ = [
+    "SCRATCH",
+    "STARTER",
+    "STARTER_NAME",
+    "default_start_choice",
+    "describe_choice",
+    "resolve_init_model",
+    "starter_model_dir",
+]
+
 #: Folder name of the starter model inside ``napari_cathode/models``.
 STARTER_NAME = "nmc_nanoct"
 #: ``--init-model`` keywords: the shipped starter model, or no model (train from scratch).

@@ -41,6 +41,22 @@ from napari_cathode.ml.events import (
     StepEvent,
 )
 
+__all__ = [
+    "FORMAT",
+    "KINDS",
+    "STATE_MODEL_JSON",
+    "WEIGHTS",
+    "ClassifierDoneEvent",
+    "StateModel",
+    "StateModelConfig",
+    "build_state_network",
+    "grad_cam",
+    "load_state_model",
+    "predict_probabilities",
+    "save_state_model",
+    "train_state_classifier",
+]
+
 log = logging.getLogger(__name__)
 
 STATE_MODEL_JSON = "state_model.json"
@@ -206,7 +222,7 @@ def train_state_classifier(
         yield StepEvent(step, float(loss.detach()))
     network.eval()
     predicted = predict_probabilities(network, inputs).argmax(1)
-    from napari_cathode.core.state_metrics import classification_report
+    from napari_cathode.core.states.metrics import classification_report
 
     report = classification_report(
         [config.states[t] for t in targets], [config.states[p] for p in predicted], config.states

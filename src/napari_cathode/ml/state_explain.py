@@ -22,6 +22,8 @@ import torch
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.ml.state_classifier import grad_cam
 
+__all__ = ["METHODS", "explain", "occlusion_map"]
+
 #: Explanation methods, the default first.
 METHODS = ("occlusion", "gradcam", "gradcam++")
 

@@ -21,6 +21,14 @@ from napari_cathode.ml.prediction import PredictionOptions, Predictor
 if TYPE_CHECKING:
     from napari_cathode.ml.training import DataSplit, TrainingVolume
 
+__all__ = [
+    "BestCheckpoint",
+    "KeptState",
+    "is_validation_step",
+    "validation_dice",
+    "validation_predictors",
+]
+
 
 def validation_predictors(
     network: torch.nn.Module,

@@ -11,6 +11,17 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+__all__ = [
+    "DEFAULT_BLOCK_SHAPE",
+    "MIN_BLOCK_SHAPE",
+    "Progress",
+    "block_shape_of",
+    "block_slices",
+    "count_blocks",
+    "iter_blocks",
+    "read_block",
+]
+
 #: ``progress(stage, done, total)``: called after each block; front ends draw it (tqdm, Qt).
 Progress = Callable[[str, int, int], None]
 

@@ -17,6 +17,18 @@ from napari_cathode.core.analysis.blocks import Progress, iter_blocks
 from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import CathodeError
 
+__all__ = [
+    "ClassMap",
+    "apply_class_map",
+    "check_class_map",
+    "class_counts_from_values",
+    "class_mask",
+    "identity_class_map",
+    "parse_class_map",
+    "resolve_class",
+    "values_listing",
+]
+
 #: A mapping from a value found in a labels file to a class id (1..255).
 ClassMap = Mapping[float, int]
 

@@ -23,6 +23,8 @@ from napari_cathode.core.analysis.class_mapping import (
 from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["Region", "VolumeFractions", "fractions_from_counts", "value_counts", "volume_fractions"]
+
 log = logging.getLogger(__name__)
 
 #: A region of interest: a tuple of slices (a box) or a boolean mask of the volume's shape.

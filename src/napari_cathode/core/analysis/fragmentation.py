@@ -20,6 +20,8 @@ from skimage.morphology import ball
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["CRACK_COLUMNS", "crack_labels", "cracked_fraction", "measure_cracks"]
+
 #: Columns of the per-particle crack table.
 CRACK_COLUMNS: tuple[str, ...] = (
     "particle",

@@ -19,6 +19,8 @@ from napari_cathode.core.atomic import atomic_write_bytes
 from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["POINT_COLUMNS", "RULER_COLUMNS", "points_to_table", "rulers_to_table", "write_csv"]
+
 #: Columns of a defect-points table.
 POINT_COLUMNS: tuple[str, ...] = (
     "point",

@@ -27,6 +27,8 @@ from skimage.segmentation import relabel_sequential, watershed
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["PARTICLE_COLUMNS", "measure_particles", "separate_particles"]
+
 log = logging.getLogger(__name__)
 
 #: Columns of the per-particle table, in order (physical units unless the name says voxel).

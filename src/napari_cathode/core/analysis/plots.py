@@ -19,6 +19,8 @@ from napari_cathode.core.analysis.size_distribution import size_distribution
 from napari_cathode.core.atomic import atomic_write_bytes
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["draw_size_distribution", "save_size_distribution_png"]
+
 
 def draw_size_distribution(
     figure: Figure,

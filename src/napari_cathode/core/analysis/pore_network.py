@@ -32,6 +32,14 @@ from napari_cathode.core.analysis.class_mapping import ClassMap, apply_class_map
 from napari_cathode.core.classes import SegmentationClass
 from napari_cathode.core.errors import CathodeError
 
+__all__ = [
+    "PoreConnectivity",
+    "SurfaceAreas",
+    "interface_name",
+    "pore_connectivity",
+    "surface_areas",
+]
+
 
 def _mask_area(mask: np.ndarray, spacing: tuple[float, ...]) -> float:
     """Marching-cubes area of a binary block; 0 when the block holds no surface."""

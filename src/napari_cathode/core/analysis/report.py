@@ -20,6 +20,16 @@ from napari_cathode.core.atomic import atomic_write_bytes
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.outputs import mark_output
 
+__all__ = [
+    "CRACKS_FILE",
+    "INSTANCES_FILE",
+    "PARTICLES_FILE",
+    "PSD_FILE",
+    "SUMMARY_FILE",
+    "write_analysis",
+    "write_json",
+]
+
 SUMMARY_FILE = "summary.json"
 PARTICLES_FILE = "particles.csv"
 PSD_FILE = "psd.png"

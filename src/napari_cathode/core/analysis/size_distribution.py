@@ -15,6 +15,8 @@ import numpy as np
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["SizeDistribution", "size_distribution", "weighted_percentile"]
+
 
 @dataclass(frozen=True)
 class SizeDistribution:

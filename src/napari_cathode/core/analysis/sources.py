@@ -1,8 +1,8 @@
 """Where the labels to analyse come from: a labels file or a project, and what they mean.
 
-A labels file is read lazily with :func:`~napari_cathode.core.volumes.open_volume`; a project's
+A labels file is read lazily with :func:`~napari_cathode.core.io.volumes.open_volume`; a project's
 labels are its truth where the human labelled and its proposal elsewhere
-(:func:`~napari_cathode.core.export.merge_labels`). Classes, the class map and the voxel size
+(:func:`~napari_cathode.core.io.export.merge_labels`). Classes, the class map and the voxel size
 are settled here, once, for every front end.
 """
 
@@ -18,6 +18,8 @@ from pathlib import Path
 from napari_cathode.core.analysis.class_mapping import ClassMap, parse_class_map
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass, classes_from_names
 from napari_cathode.core.errors import CathodeError
+
+__all__ = ["LabelsSource", "open_labels_source"]
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +98,18 @@ def open_labels_source(
     CathodeError
         If the path cannot be read or an option does not fit it.
     """
-    from napari_cathode.core.project import Project, is_project
+    from napari_cathode.core.project.store import Project, is_project
 
     path = Path(path).expanduser()
     if is_project(path):
-        from napari_cathode.core.export import merge_labels
+        from napari_cathode.core.io.export import merge_labels
 
         project = Project.open(path, mode="r")
         data = merge_labels(project.truth, project.proposal)
         classes = tuple(project.classes)
         file_size, file_unit = tuple(project.voxel_size), project.unit
     else:
-        from napari_cathode.core.volumes import open_volume
+        from napari_cathode.core.io.volumes import open_volume
 
         volume = open_volume(path, dataset=dataset)
         data = volume.data

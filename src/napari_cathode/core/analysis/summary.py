@@ -45,6 +45,15 @@ from napari_cathode.core.analysis.size_distribution import SizeDistribution, siz
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
 from napari_cathode.core.errors import CathodeError
 
+__all__ = [
+    "AnalysisConfig",
+    "AnalysisResult",
+    "ParticleAnalysis",
+    "analyze_labels",
+    "particle_analysis",
+    "with_particles",
+]
+
 log = logging.getLogger(__name__)
 
 

@@ -17,3 +17,15 @@ fitting
 operando
     Semi-synthetic operando series with exact answers, rendered from real label geometry.
 """
+
+__all__ = [
+    "export",
+    "fitting",
+    "kinetics",
+    "operando",
+    "pipeline",
+    "project_series",
+    "registration",
+    "series",
+    "tracking",
+]

@@ -16,6 +16,8 @@ import pandas as pd
 
 from napari_cathode.core.atomic import atomic_write_bytes, atomic_write_json
 
+__all__ = ["TABLES", "parquet_available", "write_kinetics", "write_table"]
+
 log = logging.getLogger(__name__)
 
 #: The tables :func:`write_kinetics` writes (``<name>.csv`` and maybe ``<name>.parquet``).

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
+__all__ = ["MIN_SIDE_POINTS", "LogisticFit", "fit_logistic", "logistic"]
+
 #: Time points needed on each side of the half conversion for a fit to count as ok.
 MIN_SIDE_POINTS = 3
 #: ln(9): the logistic goes from 10 % to 50 % in ln(9)/rate.

@@ -37,6 +37,17 @@ from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.timeseries.fitting import fit_logistic
 from napari_cathode.core.timeseries.series import check_block_finite
 
+__all__ = [
+    "DEFAULT_BLOCK_VOXELS",
+    "MIN_STATIC",
+    "FrameStatistics",
+    "aligned_block",
+    "fit_table",
+    "frame_statistics",
+    "switched_fractions",
+    "trajectory_table",
+]
+
 log = logging.getLogger(__name__)
 
 #: Largest block (voxels) read at once by default: 4 Mvoxel (16 MB of float32).

@@ -29,6 +29,8 @@ from napari_cathode.core.analysis.particles import separate_particles
 from napari_cathode.core.errors import CathodeError
 from napari_cathode.core.timeseries.fitting import logistic
 
+__all__ = ["ACTIVE", "BINDER", "LEVELS", "PORE", "OperandoTruth", "nmc_classes", "render_operando"]
+
 log = logging.getLogger(__name__)
 
 PORE, ACTIVE, BINDER = 1, 2, 3

@@ -32,6 +32,8 @@ from napari_cathode.core.timeseries.kinetics import (
 from napari_cathode.core.timeseries.registration import DEFAULT_WINDOW, estimate_drifts
 from napari_cathode.core.timeseries.tracking import MatchResult, ShiftedLabels, match_instances
 
+__all__ = ["KineticsResult", "Progress", "analyse_kinetics", "eroded_static_classes"]
+
 log = logging.getLogger(__name__)
 
 #: Progress callback: (stage, done, total).

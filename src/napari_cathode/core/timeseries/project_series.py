@@ -25,6 +25,14 @@ from napari_cathode.core.atomic import atomic_write_json
 from napari_cathode.core.errors import ProjectError
 from napari_cathode.core.timeseries.series import TimeSeries, open_series
 
+__all__ = [
+    "TIME_SERIES_FILE",
+    "TIME_SERIES_FORMAT",
+    "attach_series",
+    "open_project_series",
+    "series_record",
+]
+
 log = logging.getLogger(__name__)
 
 TIME_SERIES_FILE = "time_series.json"
@@ -54,7 +62,7 @@ def attach_series(
     VolumeError
         If the series cannot be opened.
     """
-    from napari_cathode.core.project import Project  # the store module imports much
+    from napari_cathode.core.project.store import Project  # the store module imports much
 
     project = Project.open(project_path, mode="r")
     series = open_series(source, dataset=dataset, channel=channel, axes=axes)

@@ -30,6 +30,8 @@ from skimage.registration import phase_cross_correlation
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["DEFAULT_WINDOW", "estimate_drift", "estimate_drifts"]
+
 log = logging.getLogger(__name__)
 
 #: Default side length (voxels) of the coarse image and of the fine central box.

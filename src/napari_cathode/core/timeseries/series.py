@@ -32,15 +32,26 @@ import dask.array as da
 import numpy as np
 
 from napari_cathode.core.errors import VolumeError
-from napari_cathode.core.volume_axes import RawVolume, voxel_size_zyx
-from napari_cathode.core.volume_slices import natural_key
-from napari_cathode.core.volumes import (
+from napari_cathode.core.io.axes import RawVolume, voxel_size_zyx
+from napari_cathode.core.io.slices import natural_key
+from napari_cathode.core.io.volumes import (
     SUPPORTED_SUFFIXES,
     _open_raw,
     is_zarr_folder,
     open_volume,
     volume_name,
 )
+
+__all__ = [
+    "MIN_TIME_POINTS",
+    "TimeSeries",
+    "check_block_finite",
+    "check_frames_finite",
+    "check_time_points",
+    "open_series",
+    "select_tzyx",
+    "series_files",
+]
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,8 @@ import numpy as np
 
 from napari_cathode.core.errors import CathodeError
 
+__all__ = ["MatchResult", "ShiftedLabels", "match_instances", "overlap_table"]
+
 
 class ShiftedLabels:
     """A (z, y, x) label array moved by a whole-voxel offset, read lazily by block.
