@@ -27,7 +27,8 @@ from napari_cathode.core.atomic import (
     staged,
     temporary_sibling,
 )
-from napari_cathode.core.io.export import export_ome_zarr, export_tiff
+from napari_cathode.core.io.export import export_ome_zarr
+from napari_cathode.core.io.export_tiff import export_tiff
 from napari_cathode.core.project.round_table import copy_model, write_round_table_csv
 from napari_cathode.core.project.store import Project
 from napari_cathode.jobs.training_runs import run_training
@@ -72,7 +73,7 @@ SITES = {
         ".",
     ),
     "TIFF export": (
-        "from napari_cathode.core.io.export import export_tiff\n"
+        "from napari_cathode.core.io.export_tiff import export_tiff\n"
         "export_tiff(root / 'out.tif', np.ones((2, 16, 16), np.uint8))",
         ".",
     ),

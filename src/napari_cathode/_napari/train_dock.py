@@ -34,7 +34,7 @@ from napari_cathode._napari import notifications as note
 from napari_cathode._napari.plots import TrainingPlot
 from napari_cathode._napari.round_table_widget import RoundTableWidget
 from napari_cathode._napari.session import session_for
-from napari_cathode.core.errors import ModelError
+from napari_cathode._napari.train_lookups import count_gpus, find_starter_model, theme_colors
 from napari_cathode.ml.config import DEVICES, ModelConfig
 from napari_cathode.ml.events import (
     DoneEvent,
@@ -50,9 +50,6 @@ __all__ = [
     "STARTER",
     "STARTER_CHOICE",
     "TrainDock",
-    "count_gpus",
-    "find_starter_model",
-    "theme_colors",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,38 +63,6 @@ LAST_ROUND, IMPORTED, STARTER, SCRATCH = (
     "starter model",
     "from scratch",
 )
-
-
-def find_starter_model() -> Path | None:
-    """The shipped starter model folder, or None (run in a worker thread: it imports torch)."""
-    try:
-        from napari_cathode.ml.starter import starter_model_dir
-    except ImportError:
-        return None
-    try:
-        return starter_model_dir()
-    except ModelError:
-        return None
-
-
-def count_gpus() -> int:
-    """CUDA GPUs torch sees (run in a worker thread: it imports torch)."""
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def theme_colors(viewer) -> dict:
-    """napari's theme colours (background, foreground, text, current) as ``#rrggbb``."""
-    from napari.utils.theme import get_theme
-
-    try:
-        theme = get_theme(viewer.theme)
-    except (KeyError, ValueError):  # a theme napari no longer knows: the plot's default
-        return {}
-    return {
-        key: str(getattr(theme, key)) for key in ("background", "foreground", "text", "current")
-    }
 
 
 class TrainDock(QWidget):

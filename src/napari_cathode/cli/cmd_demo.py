@@ -82,7 +82,8 @@ def unreviewed_dice(project, truth_path: Path) -> dict:
 def run(args) -> int:
     if args.gui:
         return subprocess.call([sys.executable, "-m", "napari_cathode._napari.demo"])
-    from napari_cathode.core.io.export import export_ome_zarr, export_tiff, merge_labels
+    from napari_cathode.core.io.export import export_ome_zarr, merge_labels
+    from napari_cathode.core.io.export_tiff import export_tiff
     from napari_cathode.core.project.store import Project
 
     out: Path = args.out.resolve()

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from napari_cathode.core.errors import CathodeError
-from napari_cathode.core.io.export import export_ome_zarr, export_tiff, merge_labels
+from napari_cathode.core.io.export import export_ome_zarr, merge_labels
+from napari_cathode.core.io.export_tiff import export_tiff
 from napari_cathode.core.outputs import check_output
 
 __all__ = ["FORMATS", "ExportResult", "export_project"]

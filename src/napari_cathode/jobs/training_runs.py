@@ -47,6 +47,7 @@ __all__ = [
     "START_RECORD",
     "FileTrainingRequest",
     "ProjectTrainingRequest",
+    "RoundPlan",
     "check_start_model",
     "plan_round",
     "project_start",

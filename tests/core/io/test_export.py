@@ -16,7 +16,8 @@ from ome_zarr.reader import Label, Multiscales, Reader
 
 from napari_cathode.core.classes import DEFAULT_CLASSES, SegmentationClass
 from napari_cathode.core.errors import CathodeError, VolumeError
-from napari_cathode.core.io.export import export_ome_zarr, export_tiff, merge_labels, ome_unit
+from napari_cathode.core.io.export import export_ome_zarr, merge_labels, ome_unit
+from napari_cathode.core.io.export_tiff import export_tiff
 from napari_cathode.core.io.volumes import open_volume
 from napari_cathode.core.synthetic.phantom import make_phantom
 
