@@ -7,8 +7,9 @@ larger than memory open at once.
 
 Examples
 --------
->>> volume = open_volume("A_image.tif")                      # doctest: +SKIP
->>> volume.data.shape, volume.voxel_size, volume.unit        # doctest: +SKIP
+>>> from importlib.resources import files
+>>> volume = open_volume(files("napari_cathode") / "data" / "acquisition_a_image.tif")
+>>> volume.data.shape, volume.voxel_size, volume.unit  # the bundled sample: 5 slices, no spacing
 ((5, 499, 601), None, None)
 """
 

@@ -123,8 +123,11 @@ def project_lock(project_path: str | Path, command: str) -> Iterator[LockHolder]
 
     Examples
     --------
-    >>> with project_lock("sample.cathode", "train"):  # doctest: +SKIP
-    ...     run_the_round()
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as project:
+    ...     with project_lock(project, "train"):
+    ...         print("the round runs here; a second job would be refused")
+    the round runs here; a second job would be refused
     """
     path = Path(project_path).expanduser().absolute()
     if not path.is_dir():

@@ -15,9 +15,12 @@ early); every frame's pixels are read when the dask array is computed, block by 
 
 Examples
 --------
->>> series = open_series("operando.ome.zarr")            # doctest: +SKIP
->>> series.data.shape                                    # doctest: +SKIP
-(24, 30, 252, 253)
+>>> import tempfile, pathlib, numpy as np
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> np.save(folder / "movie.npy", np.ones((3, 2, 8, 8), np.float32))  # 3 time points
+>>> series = open_series(folder / "movie.npy")
+>>> series.data.shape, type(series.data).__name__
+((3, 2, 8, 8), 'Array')
 """
 
 from __future__ import annotations
