@@ -21,6 +21,10 @@ with the same Dice (``_peer.dice_of``):
   only, never on the probabilities). It is scored alone and blended with that forest at the
   package's forest weight.
 
+``--arms`` also takes the variants of :data:`VARIANTS`: the forest channels replaced by 1/K
+(no information) in half of the training patches, and this script's loop on the image alone
+(the control that separates the forest channels from the hand-written loop).
+
 This is a benchmark, not a product change: prediction would need the forest before the
 network, and the starter model has no forest.
 
@@ -93,6 +97,8 @@ def stacked(volume, z, proba, config) -> np.ndarray:
     (region,) = extract_regions(
         volume.image, volume.truth, [z], config=config, normalization=volume.normalization
     )
+    if proba is None:
+        return region.image.astype(np.float32)
     return np.concatenate([region.image, proba]).astype(np.float32)
 
 
@@ -154,19 +160,27 @@ def network_proba(network, config, inputs: np.ndarray) -> np.ndarray:
     return predictor._forward(torch.from_numpy(inputs[None]))[0].numpy()
 
 
-def train_auto_context(volumes, config: ModelConfig) -> tuple[torch.nn.Module, dict]:
-    """Train the auto-context network on ``volumes``; (network, summary)."""
+def train_auto_context(
+    volumes, config: ModelConfig, *, forest_channels: bool = True, dropout: float = 0.0
+) -> tuple[torch.nn.Module, dict]:
+    """Train the auto-context network on ``volumes``; (network, summary).
+
+    ``forest_channels=False`` trains the same loop on the image alone (the control);
+    ``dropout`` replaces the forest channels of that share of the training patches by the
+    uniform 1/K (no information), so the network cannot lean on the forest alone.
+    """
     started = time.perf_counter()
     split = plan_split(volumes)
     pairs = sorted(set(split.train) | set(split.validation))
-    proba = out_of_fold(volumes, pairs, config)
+    proba = out_of_fold(volumes, pairs, config) if forest_channels else {}
     forest_seconds = time.perf_counter() - started
-    inputs = {p: stacked(volumes[p[0]], p[1], proba[p], config) for p in pairs}
+    inputs = {p: stacked(volumes[p[0]], p[1], proba.get(p), config) for p in pairs}
     regions = [
         TrainingRegion(inputs[p], np.asarray(volumes[p[0]].truth[p[1]], np.uint8), "", p[1])
         for p in split.train
     ]
-    network = build_network(config, 1 + config.num_classes)
+    network = build_network(config, 1 + (config.num_classes if forest_channels else 0))
+    drop = np.random.default_rng(config.seed + 2)
     sampler = PatchSampler(regions, config=config, rng=np.random.default_rng(config.seed))
     augmenter = ChannelAugmenter(config, config.seed)
     optimisation = Optimisation.create(network.parameters(), config, CPU)
@@ -175,6 +189,8 @@ def train_auto_context(volumes, config: ModelConfig) -> tuple[torch.nn.Module, d
     for step in range(1, config.steps + 1):
         network.train()
         images, truth = augmenter(*sampler.sample(config.batch_size))
+        if dropout:
+            images[drop.random(len(images)) < dropout, 1:] = 1.0 / config.num_classes
         loss = optimisation.step(network, images, truth)
         if is_validation_step(step, config):
             network.eval()
@@ -235,27 +251,30 @@ def run_fold(held_out: str, config: ModelConfig, data: dict, arms: list[str]) ->
             "train_seconds": round(seconds, 1),
         }
         log.info("%s: ours %.3f (%.0f s)", held_out, result["ours"]["mean_dice"], seconds)
-    if "auto-context" in arms:
+    variants = {a: VARIANTS[a] for a in arms if a in VARIANTS}
+    if variants:
         normalised = [with_normalization(v, config) for v in volumes]
-        network, summary = train_auto_context(normalised, config)
         everything = [(i, z) for i, v in enumerate(normalised) for z in _labelled(v)]
         forest = fit_forest(normalised, everything, config)
         target = with_normalization(TrainingVolume(image, labels, held_out), config)
+        own = {z: forest.predict_proba(image, z, target.normalization) for z in slices}
         ids = np.array([c.id for c in config.classes], np.uint8)
-        w = config.forest_weight
-        alone, hybrid, forest_only = [], [], []
+        result["round forest alone"] = dice_of(
+            labels, [ids[np.argmax(own[z], 0)] for z in slices], slices
+        )
+    w = config.forest_weight
+    for arm, options in variants.items():
+        network, summary = train_auto_context(normalised, config, **options)
+        alone, hybrid = [], []
         for z in slices:
-            own = forest.predict_proba(image, z, target.normalization)
-            net = network_proba(network, config, stacked(target, z, own, config))
+            proba = own[z] if options.get("forest_channels", True) else None
+            net = network_proba(network, config, stacked(target, z, proba, config))
             alone.append(ids[np.argmax(net, 0)])
-            hybrid.append(ids[np.argmax((1 - w) * net + w * own, 0)])
-            forest_only.append(ids[np.argmax(own, 0)])
-        result["auto-context"] = {**dice_of(labels, hybrid, slices), **summary}
-        result["auto-context network alone"] = dice_of(labels, alone, slices)
-        result["round forest alone"] = dice_of(labels, forest_only, slices)
-        log.info("%s: auto-context %.3f (network alone %.3f, its forest %.3f)", held_out,
-                 result["auto-context"]["mean_dice"],
-                 result["auto-context network alone"]["mean_dice"],
+            hybrid.append(ids[np.argmax((1 - w) * net + w * own[z], 0)])
+        result[arm] = {**dice_of(labels, hybrid, slices), **summary}
+        result[f"{arm} network alone"] = dice_of(labels, alone, slices)
+        log.info("%s: %s %.3f (network alone %.3f, its forest %.3f)", held_out, arm,
+                 result[arm]["mean_dice"], result[f"{arm} network alone"]["mean_dice"],
                  result["round forest alone"]["mean_dice"])  # fmt: skip
     return result
 
@@ -264,7 +283,20 @@ def _labelled(volume) -> list[int]:
     return [z for z in range(volume.truth.shape[0]) if volume.truth[z].any()]
 
 
-ARMS = ("ours", "auto-context", "auto-context network alone", "round forest alone")
+#: Learners trained by this script's loop: keyword arguments of :func:`train_auto_context`.
+VARIANTS = {
+    "auto-context": {},
+    "auto-context, forest channels dropped p=0.5": {"dropout": 0.5},
+    "same loop, image only (control)": {"forest_channels": False},
+}
+ARMS = (
+    "ours",
+    "auto-context",
+    "auto-context network alone",
+    "auto-context, forest channels dropped p=0.5",
+    "same loop, image only (control)",
+    "round forest alone",
+)
 
 
 def table(results: list[dict], classes: list[str]) -> str:
@@ -298,14 +330,18 @@ def table(results: list[dict], classes: list[str]) -> str:
         )
     if len(results) > 1:
         mean = lambda key: np.mean([r[key]["mean_dice"] for r in results])  # noqa: E731
-        complete = all(all(a in r for a in ARMS) for r in results)
-        if complete:
-            forest = mean("forest")
-            lines.append(
-                f"| **mean of {len(results)} folds** | | **{fmt(forest)}** | "
-                + " | ".join(f"**{fmt(mean(a))}** ({mean(a) - forest:+.3f})" for a in ARMS)
-                + f" | **{mean('auto-context') - mean('ours'):+.3f}** |"
-            )
+        forest = mean("forest")
+        cells = [
+            f"**{fmt(mean(a))}** ({mean(a) - forest:+.3f})" if all(a in r for r in results) else "–"
+            for a in ARMS
+        ]
+        both = all("ours" in r and "auto-context" in r for r in results)
+        gain = f"**{mean('auto-context') - mean('ours'):+.3f}**" if both else "–"
+        lines.append(
+            f"| **mean of {len(results)} folds** | | **{fmt(forest)}** | "
+            + " | ".join(cells)
+            + f" | {gain} |"
+        )
     return "\n".join(lines)
 
 
@@ -327,8 +363,15 @@ def main() -> None:
         results = []
         for path in args.from_json:
             previous = json.loads(Path(path).read_text())
-            results += previous["results"]
             commands.append(previous["command"])
+            for r in previous["results"]:
+                same = [m for m in results if m["held_out"] == r["held_out"]]
+                if not same:
+                    results.append(r)
+                    continue
+                if abs(same[0]["forest"]["mean_dice"] - r["forest"]["mean_dice"]) > 1e-9:
+                    raise SystemExit(f"fold {r['held_out']}: the runs' forest peers differ")
+                same[0].update({k: v for k, v in r.items() if k not in same[0]})
     else:
         data = {name: load(name) for name in ACQUISITIONS}
         results = []
