@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import torch
+from _common import ACQUISITIONS
 
 from napari_cathode.core.classes import DEFAULT_CLASSES
 from napari_cathode.core.metrics import DiceCounts, mean_dice
@@ -130,3 +131,20 @@ def at_default_weight(rows: list[dict]) -> float:
             row["dice"], row["mean_dice"] = blend["dice"], blend["mean_dice"]
             row["forest_weight"] = weight
     return weight
+
+
+def loao_peer(data: dict, held_out: str, eval_slices) -> dict:
+    """The forest peer of a LOAO fold: fit on every labelled slice of the other acquisitions.
+
+    ``data`` maps acquisition name → (image, labels); scored on ``eval_slices`` of ``held_out``.
+    """
+    others = [name for name in ACQUISITIONS if name != held_out]
+    image, labels = data[held_out]
+    return peer(
+        [data[n][0] for n in others],
+        [data[n][1] for n in others],
+        [[z for z in range(data[n][1].shape[0]) if data[n][1][z].any()] for n in others],
+        image,
+        labels,
+        eval_slices,
+    )

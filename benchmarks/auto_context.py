@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import ACQUISITIONS, BASE_NOTE, command, dump, fmt, header, load, write_section
-from _peer import dice_of, peer
+from _peer import dice_of, loao_peer
 from loao import parse_overrides
 from monai.networks.nets import UNet
 from monai.transforms import (
@@ -230,14 +230,7 @@ def run_fold(held_out: str, config: ModelConfig, data: dict, arms: list[str]) ->
     slices = [z for z in range(labels.shape[0]) if labels[z].any()]
     volumes = [TrainingVolume(data[n][0], data[n][1], n) for n in others]
     result = {"held_out": held_out, "seed": config.seed, "steps": config.steps}
-    result["forest"] = peer(
-        [data[n][0] for n in others],
-        [data[n][1] for n in others],
-        [[z for z in range(data[n][1].shape[0]) if data[n][1][z].any()] for n in others],
-        image,
-        labels,
-        slices,
-    )
+    result["forest"] = loao_peer(data, held_out, slices)
     log.info("%s: forest peer %.3f", held_out, result["forest"]["mean_dice"])
     if "ours" in arms:
         with tempfile.TemporaryDirectory() as work:

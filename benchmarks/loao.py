@@ -30,7 +30,7 @@ from _common import (
     load,
     write_section,
 )
-from _peer import at_default_weight, blends, peer, weight_table
+from _peer import at_default_weight, blends, loao_peer, weight_table
 
 from napari_cathode.core.metrics import DiceCounts, mean_dice
 from napari_cathode.jobs.prediction_job import predict_array
@@ -78,15 +78,7 @@ def run_fold(
         if keep:
             shutil.copytree(work, f"{keep}/without-{held_out}-seed{seed}", dirs_exist_ok=True)
     dice = DiceCounts().add(labels, proposal).scores(config.classes)
-    others = [name for name in ACQUISITIONS if name != held_out]
-    forest = peer(
-        [data[n][0] for n in others],
-        [data[n][1] for n in others],
-        [[z for z in range(data[n][1].shape[0]) if data[n][1][z].any()] for n in others],
-        image,
-        labels,
-        evaluated,
-    )
+    forest = loao_peer(data, held_out, evaluated)
     result = {
         "held_out": held_out,
         "seed": seed,

@@ -140,9 +140,9 @@ def main() -> None:
 
         args.model = str(starter_model_dir())
     if args.window is None:
-        from napari_cathode.ml.checkpoint import read_model_json
+        from napari_cathode.core.model_document import read_model_document
 
-        args.window = int(read_model_json(args.model)["config"]["patch_size"][-1])
+        args.window = int(read_model_document(args.model)["config"]["patch_size"][-1])
     if args.worker:
         worker(args.worker, args.model, args.repeat, args.window, args.out, args.aligned)
         return

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import ACQUISITIONS, BASE_NOTE, command, dump, fmt, header, load, write_section
-from _peer import dice_of, peer
+from _peer import dice_of, loao_peer, peer
 from loao import parse_overrides
 
 from napari_cathode.jobs.simulate import SimulationConfig, simulate
@@ -147,14 +147,7 @@ def loao_fold(held_out: str, config: ModelConfig, variants, data) -> dict:
                 log.info("fold %s: teacher trained in %.0f s", held_out, event.seconds)
         seconds = time.perf_counter() - started
         result = compare(work, volumes, target, labels, slices, config, variants)
-    result["forest"] = peer(
-        [data[n][0] for n in others],
-        [data[n][1] for n in others],
-        [[z for z in range(data[n][1].shape[0]) if data[n][1][z].any()] for n in others],
-        image,
-        labels,
-        slices,
-    )
+    result["forest"] = loao_peer(data, held_out, slices)
     return {"mode": "loao", "acquisition": held_out, "train_seconds": round(seconds), **result}
 
 

@@ -19,8 +19,8 @@ import time
 from _common import dump, fmt, header, load, write_section
 
 from napari_cathode.core.metrics import DiceCounts, mean_dice
+from napari_cathode.core.model_document import read_model_document
 from napari_cathode.jobs.prediction_job import predict_array
-from napari_cathode.ml.checkpoint import read_model_json
 from napari_cathode.ml.config import ModelConfig
 from napari_cathode.ml.events import DoneEvent
 from napari_cathode.ml.training import TrainingVolume, train
@@ -37,7 +37,7 @@ def one_round(image, labels, slices, steps: int, init: str | None) -> dict:
             if isinstance(event, DoneEvent):
                 done = event
         seconds = time.perf_counter() - started
-        timings = read_model_json(work)["timings"]
+        timings = read_model_document(work)["timings"]
         others = [z for z in range(labels.shape[0]) if z not in slices]
         proposal, _ = predict_array(work, image, slices=others, device="cpu")
     counts = DiceCounts()

@@ -65,13 +65,13 @@ def classes_for(args):
     if getattr(args, "classes", None) or not getattr(args, "init_model", None):
         return parse_classes(getattr(args, "classes", None))
     from napari_cathode.core.classes import SegmentationClass
-    from napari_cathode.ml.checkpoint import read_model_json
+    from napari_cathode.core.model_document import read_model_document
     from napari_cathode.ml.starter import resolve_init_model
 
     folder = resolve_init_model(args.init_model)
     if folder is None:
         return parse_classes(None)
-    document = read_model_json(folder)
+    document = read_model_document(folder)
     return tuple(SegmentationClass.from_json(c) for c in document["config"]["classes"])
 
 

@@ -44,7 +44,6 @@ __all__ = [
     "WEIGHTS",
     "LoadedModel",
     "load_model",
-    "read_model_json",
     "save_model",
 ]
 
@@ -90,17 +89,6 @@ def save_model(
     atomic_write_bytes(directory / WEIGHTS, save(state))
     write_model_document(directory, new_model_document(config.to_json(), metadata))
     return directory
-
-
-def read_model_json(directory: str | Path) -> dict[str, Any]:
-    """Read and check ``model.json`` of a model folder (see :func:`read_model_document`).
-
-    Raises
-    ------
-    ModelError
-        If the folder or file is missing or is not a napari-cathode model.
-    """
-    return read_model_document(directory)
 
 
 def _load_state(directory: Path) -> dict[str, torch.Tensor]:
@@ -157,7 +145,7 @@ def load_model(directory: str | Path, *, device: torch.device | str = "cpu") -> 
         If the folder is incomplete, the config invalid, the weights unsafe or mismatched.
     """
     directory = Path(directory)
-    document = read_model_json(directory)
+    document = read_model_document(directory)
     config = ModelConfig.from_json(document["config"])
     state = _load_state(directory)
     _check_finite_weights(directory, state)

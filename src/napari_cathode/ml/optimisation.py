@@ -5,6 +5,7 @@ Used by the training round (:mod:`napari_cathode.ml.training`), on one process o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,9 +62,13 @@ class Optimisation:
         """One optimiser step of ``model`` on a batch; returns the loss."""
         images_t = torch.from_numpy(images).to(self.device)
         truth_t = torch.from_numpy(truth).to(self.device)
+        return self.optimise(lambda: self.loss_fn(model(images_t), truth_t))
+
+    def optimise(self, loss_of: Callable[[], torch.Tensor]) -> float:
+        """One optimiser step on the loss ``loss_of()`` computes (under autocast); the loss."""
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, enabled=self.amp):
-            loss = self.loss_fn(model(images_t), truth_t)
+            loss = loss_of()
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()

@@ -152,17 +152,13 @@ def weighted_step(
     truth = torch.from_numpy(truth_batch[1]).to(device)
     pseudo = torch.from_numpy(pseudo_batch[1]).to(device)
     n = truth.shape[0]
-    optimisation.optimizer.zero_grad(set_to_none=True)
-    with torch.autocast(device.type, enabled=optimisation.amp):
+    loss_fn = optimisation.loss_fn
+
+    def loss_of() -> torch.Tensor:
         logits = network(images)
-        loss = optimisation.loss_fn(logits[:n], truth) + weight * optimisation.loss_fn(
-            logits[n:], pseudo
-        )
-    optimisation.scaler.scale(loss).backward()
-    optimisation.scaler.step(optimisation.optimizer)
-    optimisation.scaler.update()
-    optimisation.scheduler.step()
-    return float(loss.detach())
+        return loss_fn(logits[:n], truth) + weight * loss_fn(logits[n:], pseudo)
+
+    return optimisation.optimise(loss_of)
 
 
 def self_train(

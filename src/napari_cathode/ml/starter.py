@@ -83,10 +83,10 @@ def default_start_choice(classes) -> str:
     The starter model predicts pore / active material / carbon-binder, so a project with another
     number of classes starts from scratch.
     """
-    from napari_cathode.ml.checkpoint import read_model_json
+    from napari_cathode.core.model_document import read_model_document
 
     try:
-        starter_classes = read_model_json(starter_model_dir())["config"]["classes"]
+        starter_classes = read_model_document(starter_model_dir())["config"]["classes"]
     except ModelError:
         return SCRATCH
     return STARTER if len(starter_classes) == len(classes) else SCRATCH
