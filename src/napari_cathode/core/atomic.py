@@ -105,7 +105,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def atomic_write_bytes(
-    path: Path | str, data: bytes | memoryview, *, exclusive: bool = False
+    path: Path | str, data: bytes | memoryview, *, exclusive: bool = False, parents: bool = True
 ) -> int:
     """Write ``data`` to ``path`` so that ``path`` is always either the old or the new content.
 
@@ -117,6 +117,8 @@ def atomic_write_bytes(
         The whole new content.
     exclusive : bool
         Fail with ``FileExistsError`` instead of replacing an existing file.
+    parents : bool
+        Create missing folders above ``path``; with False a missing folder is an error.
 
     Returns
     -------
@@ -124,7 +126,8 @@ def atomic_write_bytes(
         Number of bytes written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path)
     try:
         with open(tmp, "wb") as f:
@@ -356,7 +359,7 @@ class AtomicLocalStore(LocalStore):
     def set_sync(self, key: str, value) -> None:
         self._ensure_open_sync()
         self._check_writable()
-        atomic_write_bytes(self.root / key, _buffer_bytes(value))
+        _write_key(self.root, key, _buffer_bytes(value))
 
     async def _atomic_set(self, key: str, value, *, exclusive: bool) -> None:
         import asyncio
@@ -364,9 +367,22 @@ class AtomicLocalStore(LocalStore):
         if not self._is_open:
             await self._open()
         self._check_writable()
-        await asyncio.to_thread(
-            atomic_write_bytes, self.root / key, _buffer_bytes(value), exclusive=exclusive
-        )
+        await asyncio.to_thread(_write_key, self.root, key, _buffer_bytes(value), exclusive)
+
+
+def _write_key(root: Path, key: str, data, exclusive: bool = False) -> None:
+    """Write one store key atomically, creating its folders below ``root`` but never ``root``.
+
+    zarr writes the chunks of one assignment concurrently and raises on the first failure
+    while the others still run; when the caller then removes the half-written store (a
+    failed project creation cleaning up), a late write must fail, not recreate the folder.
+    """
+    folder = Path(root)
+    for part in Path(key).parent.parts:
+        folder = folder / part
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()  # FileNotFoundError once root is gone
+    atomic_write_bytes(Path(root) / key, data, exclusive=exclusive, parents=False)
 
 
 def _buffer_bytes(value):
